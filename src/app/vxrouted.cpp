@@ -1,0 +1,137 @@
+// vxrouted: wiring only. Parse the config, start EAL, bring up the dataplane
+// and the router, launch the workers, then run the control loop.
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/log.hpp"
+#include "control/admin.hpp"
+#include "control/commands.hpp"
+#include "control/config.hpp"
+#include "control/router.hpp"
+#include "fastpath/dataplane.hpp"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+constexpr int k_exit_runtime = 1;
+constexpr int k_exit_config = 2;
+constexpr int k_exit_usage = 64;
+constexpr int k_poll_ms = 10;  // control loop period: ARP timers, admin socket, punts
+
+void usage(FILE* f) {
+    std::fprintf(f,
+                 "usage: vxrouted [-c CONFIG.json] [--check-config] [--print-config] [-v]\n"
+                 "  without -c, the embedded default configuration (demo node A) is used\n");
+}
+
+// Hugepages must exist before EAL starts, or EAL's own failure is a page of
+// noise; one line says what to do instead.
+bool have_free_hugepages() {
+    std::ifstream f("/proc/meminfo");
+    std::string key;
+    long value = 0;
+    while (f >> key >> value) {
+        if (key == "HugePages_Free:") return value > 0;
+        f.ignore(256, '\n');
+    }
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    vxr::log::set_program("vxrouted");
+    std::string config_path;
+    bool check_only = false, print_config = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if ((a == "-c" || a == "--config") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (a == "--check-config") {
+            check_only = true;
+        } else if (a == "--print-config") {
+            print_config = true;
+        } else if (a == "-v") {
+            vxr::log::set_level(vxr::log::level::debug);
+        } else if (a == "-h" || a == "--help") {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return k_exit_usage;
+        }
+    }
+    auto cfg = config_path.empty() ? vxr::control::parse_config(vxr::control::default_config_json())
+                                   : vxr::control::load_config(config_path);
+    if (!cfg) {
+        VXR_LOG_ERROR("config %s: %s", config_path.empty() ? "(embedded)" : config_path.c_str(), cfg.err().c_str());
+        return k_exit_config;
+    }
+    if (print_config) std::printf("%s\n", vxr::control::to_json(*cfg).c_str());
+    if (check_only || print_config) return 0;
+
+    std::vector<std::string> eal = {"vxrouted"};
+    bool no_huge = false;
+    for (const auto& a : cfg->eal_args) {
+        eal.push_back(a);
+        no_huge |= a == "--no-huge";
+    }
+    if (!no_huge && !have_free_hugepages()) {
+        VXR_LOG_ERROR("no free hugepages: reserve some first (./scripts/hugepages.sh), or see README 'Deploy'");
+        return k_exit_runtime;
+    }
+    std::vector<char*> eal_argv;
+    for (auto& a : eal) eal_argv.push_back(a.data());
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+        VXR_LOG_ERROR("DPDK EAL initialisation failed: %s (eal_args: check -l and --file-prefix)",
+                      rte_strerror(rte_errno));
+        return k_exit_runtime;
+    }
+    int rc = 0;
+    {
+        vxr::fastpath::dataplane dp;
+        vxr::control::router router(*cfg, dp);
+        vxr::control::admin_server admin;
+        auto fail = [&](const std::string& what) {
+            VXR_LOG_ERROR("%s", what.c_str());
+            rc = k_exit_runtime;
+        };
+        if (auto r = dp.init({cfg->workers, cfg->mbufs, cfg->max_routes, cfg->idle_backoff_us}); !r) {
+            fail(r.err());
+        } else if (auto s = router.start(); !s) {
+            fail(s.err());
+        } else if (auto a = admin.open(cfg->admin_socket); !a) {
+            fail("admin socket: " + a.err());
+        } else if (auto l = dp.launch(); !l) {
+            fail(l.err());
+        }
+        if (rc == 0) {
+            vxr::control::register_telemetry(dp);
+            std::signal(SIGINT, on_signal);
+            std::signal(SIGTERM, on_signal);
+            std::signal(SIGPIPE, SIG_IGN);
+            VXR_LOG_INFO("ready: node %s, %zu pods, %zu peers, %u workers, admin socket %s",
+                         cfg->node_name.c_str(), router.pod_count(), router.peer_count(), cfg->workers,
+                         cfg->admin_socket.c_str());
+            while (!g_stop) {
+                admin.poll(k_poll_ms, [&](const std::string& req) { return vxr::control::handle_command(router, req); });
+                router.poll();
+            }
+            VXR_LOG_INFO("stopping");
+        }
+        dp.stop();
+        router.shutdown();
+        admin.close();
+    }
+    rte_eal_cleanup();
+    return rc;
+}

@@ -1,0 +1,103 @@
+#include "control/commands.hpp"
+
+#include <rte_telemetry.h>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "control/admin.hpp"
+
+namespace vxr::control {
+
+namespace {
+std::string member_json(const rapidjson::Value& v) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    v.Accept(w);
+    return sb.GetString();
+}
+
+std::string str_member(const rapidjson::Document& d, const char* key) {
+    auto it = d.FindMember(key);
+    return it != d.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+}
+
+const fastpath::dataplane* g_telemetry_dp = nullptr;
+
+int tel_counters(const char*, const char*, rte_tel_data* d) {
+    rte_tel_data_start_dict(d);
+    uint64_t rx = 0, tx = 0, encap = 0, decap = 0, busy = 0, total = 0;
+    for (unsigned w = 0; w < g_telemetry_dp->workers(); ++w) {
+        const auto& c = g_telemetry_dp->counters(w);
+        for (auto& p : c.ports) {
+            rx += p.rx_packets.get();
+            tx += p.tx_packets.get();
+        }
+        encap += c.encapsulated.get();
+        decap += c.decapsulated.get();
+        busy += c.busy_cycles.get();
+        total += c.total_cycles.get();
+    }
+    rte_tel_data_add_dict_u64(d, "rx_packets", rx);
+    rte_tel_data_add_dict_u64(d, "tx_packets", tx);
+    rte_tel_data_add_dict_u64(d, "encapsulated", encap);
+    rte_tel_data_add_dict_u64(d, "decapsulated", decap);
+    rte_tel_data_add_dict_u64(d, "busy_cycles", busy);
+    rte_tel_data_add_dict_u64(d, "total_cycles", total);
+    rte_tel_data_add_dict_u64(d, "workers", g_telemetry_dp->workers());
+    return 0;
+}
+
+int tel_drops(const char*, const char*, rte_tel_data* d) {
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < fastpath::k_drop_reasons; ++i) {
+        uint64_t n = 0;
+        for (unsigned w = 0; w < g_telemetry_dp->workers(); ++w) n += g_telemetry_dp->counters(w).drops[i].get();
+        rte_tel_data_add_dict_u64(d, std::string(fastpath::k_drop_names[i]).c_str(), n);
+    }
+    return 0;
+}
+}  // namespace
+
+std::string handle_command(router& r, const std::string& request_json) {
+    rapidjson::Document d;
+    d.Parse(request_json.c_str());
+    const std::string cmd = str_member(d, "cmd");
+    if (cmd == "show") {
+        const std::string what = str_member(d, "what");
+        if (what == "config") return reply_ok(to_json(r.cfg()));
+        std::string out = r.show(what);
+        if (out.empty())
+            return reply_error("unknown view \"" + what + "\" (ports, routes, peers, neighbors, pods, counters, config)");
+        return reply_ok(out);
+    }
+    auto done = [](const result<void>& res) { return res ? reply_ok("{}") : reply_error(res.err()); };
+    if (cmd == "pod-add" || cmd == "peer-add") {
+        const char* key = cmd == "pod-add" ? "pod" : "peer";
+        auto it = d.FindMember(key);
+        if (it == d.MemberEnd() || !it->value.IsObject())
+            return reply_error(std::string("\"") + key + "\" must be an object");
+        if (cmd == "pod-add") {
+            auto p = parse_pod(member_json(it->value));
+            return p ? done(r.add_pod(*p)) : reply_error(p.err());
+        }
+        auto p = parse_peer(member_json(it->value));
+        return p ? done(r.add_peer(*p)) : reply_error(p.err());
+    }
+    if (cmd == "pod-del") return done(r.remove_pod(str_member(d, "name")));
+    if (cmd == "peer-del") {
+        auto ip = ipv4_addr::parse(str_member(d, "node_ip"));
+        if (!ip) return reply_error("node_ip: not an IPv4 address");
+        return done(r.remove_peer(*ip));
+    }
+    return reply_error("unknown command \"" + cmd + "\"");
+}
+
+void register_telemetry(const fastpath::dataplane& dp) {
+    g_telemetry_dp = &dp;
+    rte_telemetry_register_cmd("/vxroute/counters", tel_counters, "vxroute worker counters, summed. No parameters");
+    rte_telemetry_register_cmd("/vxroute/drops", tel_drops, "vxroute drops by reason, summed. No parameters");
+}
+
+}  // namespace vxr::control

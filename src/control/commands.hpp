@@ -1,0 +1,17 @@
+// Admin-socket commands: decode a request, act on the router, encode a reply.
+// Thread: control (main) lcore.
+#pragma once
+
+#include <string>
+
+#include "control/router.hpp"
+
+namespace vxr::control {
+
+std::string handle_command(router& r, const std::string& request_json);
+
+// DPDK telemetry commands (/vxroute/counters, /vxroute/drops): they run on
+// DPDK's telemetry thread, so they read only the workers' atomic counters.
+void register_telemetry(const fastpath::dataplane& dp);
+
+}  // namespace vxr::control

@@ -1,0 +1,88 @@
+// vxrouted's configuration: one JSON file (or the embedded default), parsed
+// and validated up front so that nothing half-starts on bad input.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/types.hpp"
+
+namespace vxr::control {
+
+// A remote node: its underlay IP, its VTEP MAC and the pod CIDR behind it.
+struct peer_config {
+    ipv4_addr node_ip;
+    mac_addr vtep_mac;
+    ipv4_prefix pod_cidr;
+    std::string name;  // optional, for display
+};
+
+// A static underlay neighbour (like `ip neigh add ... nud permanent`).
+struct neighbor_config {
+    ipv4_addr ip;
+    mac_addr mac;
+};
+
+// A pod attached to this node. Exactly one of netns / devargs is set:
+// - netns: a kernel pod; vxrouted creates a tap interface, moves it into
+//   the namespace (a name under /var/run/netns or a path), renames it to
+//   ifname, sets ip/prefix-len of the pod CIDR, MTU and a default route.
+// - devargs: a DPDK device used as the pod port as is (tests, benchmarks);
+//   mac is then the pod's MAC (frames to the pod carry it as destination).
+struct pod_config {
+    std::string name;
+    ipv4_addr ip;
+    std::string netns;
+    std::string ifname = "eth0";
+    std::string devargs;
+    std::optional<mac_addr> mac;
+};
+
+struct config {
+    std::string node_name;
+    ipv4_prefix node_ip;              // our underlay address with its subnet length ("198.18.0.1/24")
+    std::optional<ipv4_addr> underlay_gateway;  // next hop for peers outside node_ip's subnet
+    std::string uplink;               // devargs, e.g. "net_af_packet0,iface=eth1" or a PCI address
+    mac_addr vtep_mac;                // inner source MAC of what we send; peers address us by it
+    ipv4_prefix pod_cidr;             // this node's pod subnet; gateway = first host address
+    uint32_t vni = 1;
+    uint16_t udp_port = 8472;
+    uint16_t mtu = 1500;              // uplink MTU
+    uint16_t pod_mtu = 0;             // 0 = mtu - 50
+    std::string host_iface = "vxr-host";  // host exception tap; "" disables it
+    uint32_t workers = 1;
+    uint32_t idle_backoff_us = 0;     // 0 = busy poll (production default)
+    uint32_t max_routes = 1u << 20;
+    uint32_t mbufs = 16384;
+    std::string admin_socket = "/run/vxroute/vxrouted.sock";
+    std::string state_dir = "/var/lib/vxroute";
+    std::vector<std::string> eal_args;  // extra EAL arguments (-l, --file-prefix, ...)
+    std::vector<peer_config> peers;
+    std::vector<neighbor_config> neighbors;
+    std::vector<pod_config> pods;
+
+    ipv4_addr gateway_ip() const { return ipv4_addr{pod_cidr.addr.value + 1}; }
+    uint16_t effective_pod_mtu() const { return pod_mtu ? pod_mtu : static_cast<uint16_t>(mtu - 50); }
+};
+
+// Parse and validate. Errors name the field ("pods[1].ip: not an IPv4
+// address: \"10.0.0\"") so that one line tells the operator what to fix.
+result<config> parse_config(const std::string& json_text);
+result<config> load_config(const std::string& path);
+result<pod_config> parse_pod(const std::string& json_text);    // one pod object (admin socket)
+result<peer_config> parse_peer(const std::string& json_text);  // one peer object (admin socket)
+
+// Checks that involve more than one field (pod IP inside pod_cidr, peers'
+// CIDRs not overlapping ours or each other, unique names).
+result<void> validate(const config& c);
+
+// The embedded default: a single node that the demo's node A uses.
+const char* default_config_json();
+
+// Serialize back to JSON (vxrouted --print-config, and the admin socket).
+std::string to_json(const config& c);
+
+}  // namespace vxr::control

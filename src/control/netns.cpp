@@ -1,0 +1,104 @@
+#include "control/netns.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace vxr::control {
+
+result<void> run_command(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) return make_error(std::string("pipe: ") + std::strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, errpipe[1], STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(errpipe[1]);
+    std::string cmd;
+    for (auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    if (rc != 0) {
+        close(errpipe[0]);
+        return make_error("cannot run '" + cmd + "': " + std::strerror(rc));
+    }
+    std::string err;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(errpipe[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+    close(errpipe[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+        return make_error("'" + cmd + "' failed: " + (err.empty() ? "exit status " + std::to_string(status) : err));
+    }
+    return {};
+}
+
+std::string netns_path(const std::string& netns) {
+    return netns.find('/') != std::string::npos ? netns : "/var/run/netns/" + netns;
+}
+
+namespace {
+std::vector<std::string> in_ns(const std::string& netns, std::vector<std::string> argv) {
+    std::vector<std::string> v{"nsenter", "--net=" + netns_path(netns), "--"};
+    v.insert(v.end(), argv.begin(), argv.end());
+    return v;
+}
+}  // namespace
+
+result<void> plumb_pod(const pod_link& l) {
+    struct stat st{};
+    if (stat(netns_path(l.netns).c_str(), &st) != 0)
+        return make_error("pod network namespace " + netns_path(l.netns) + " does not exist");
+    const std::string addr = l.ip.str() + "/" + std::to_string(l.prefix_len);
+    const std::vector<std::vector<std::string>> steps = {
+        {"ip", "link", "set", "dev", l.iface, "netns", netns_path(l.netns)},
+        in_ns(l.netns, {"ip", "link", "set", "dev", l.iface, "name", l.ifname}),
+        in_ns(l.netns, {"sysctl", "-qw", "net.ipv6.conf." + l.ifname + ".disable_ipv6=1"}),
+        in_ns(l.netns, {"ip", "addr", "add", addr, "dev", l.ifname}),
+        in_ns(l.netns, {"ip", "link", "set", "dev", l.ifname, "mtu", std::to_string(l.mtu), "up"}),
+        in_ns(l.netns, {"ip", "route", "replace", "default", "via", l.gateway.str(), "dev", l.ifname}),
+    };
+    for (auto& s : steps) {
+        auto r = run_command(s);
+        if (!r) return r;
+    }
+    return {};
+}
+
+void unplumb_pod(const std::string& netns, const std::string& ifname) {
+    struct stat st{};
+    if (stat(netns_path(netns).c_str(), &st) != 0) return;
+    (void)run_command(in_ns(netns, {"ip", "link", "del", "dev", ifname}));
+}
+
+result<void> plumb_host(const std::string& iface, ipv4_prefix node_ip, uint16_t mtu, ipv4_prefix pod_cidr,
+                        ipv4_addr gateway) {
+    const std::vector<std::vector<std::string>> steps = {
+        {"sysctl", "-qw", "net.ipv6.conf." + iface + ".disable_ipv6=1"},
+        {"ip", "addr", "replace", node_ip.str(), "dev", iface},
+        {"ip", "link", "set", "dev", iface, "mtu", std::to_string(mtu), "up"},
+        {"ip", "route", "replace", pod_cidr.str(), "via", gateway.str(), "dev", iface, "onlink"},
+    };
+    for (auto& s : steps) {
+        auto r = run_command(s);
+        if (!r) return r;
+    }
+    return {};
+}
+
+}  // namespace vxr::control

@@ -1,0 +1,43 @@
+// Kernel interface plumbing for pods and the host exception port. Uses
+// iproute2 (`ip`), run without a shell, from the control thread only: this
+// happens once per pod, never per packet.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/types.hpp"
+
+namespace vxr::control {
+
+// Runs argv[0] with args; the error carries the command and its stderr.
+result<void> run_command(const std::vector<std::string>& argv);
+
+// The path of a network namespace given by name (/var/run/netns/NAME) or path.
+std::string netns_path(const std::string& netns);
+
+struct pod_link {
+    std::string iface;   // the tap's name in our namespace
+    std::string netns;   // name or path
+    std::string ifname;  // its name inside the pod
+    ipv4_addr ip;
+    uint8_t prefix_len = 24;
+    uint16_t mtu = 1450;
+    ipv4_addr gateway;
+};
+
+// Moves the interface into the pod, renames it, sets address, MTU, link up
+// and the default route via the gateway.
+result<void> plumb_pod(const pod_link& l);
+
+// Removes the pod's interface if it is still there (a pod whose namespace is
+// gone has nothing left to remove).
+void unplumb_pod(const std::string& netns, const std::string& ifname);
+
+// Host exception port: the node IP on it, and a route to our pod subnet via
+// the pod gateway so that the node reaches its pods through vxrouted.
+result<void> plumb_host(const std::string& iface, ipv4_prefix node_ip, uint16_t mtu, ipv4_prefix pod_cidr,
+                        ipv4_addr gateway);
+
+}  // namespace vxr::control

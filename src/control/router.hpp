@@ -1,0 +1,123 @@
+// The control thread's view of forwarding: pods, peers, underlay neighbours,
+// routes and next hops. Every change is applied by building a new snapshot
+// off to the side and publishing it (DESIGN.md 3), plus in-place LPM updates
+// ordered so that a worker never sees a route whose next hop it cannot read.
+// Thread: control (main) lcore only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "control/config.hpp"
+#include "fastpath/dataplane.hpp"
+
+namespace vxr::control {
+
+enum class neighbor_state : uint8_t { incomplete, reachable, probing, failed, permanent };
+
+struct neighbor {
+    ipv4_addr ip;
+    mac_addr mac;
+    neighbor_state state = neighbor_state::incomplete;
+    uint64_t confirmed_tsc = 0;   // last time we heard from it
+    uint64_t next_probe_tsc = 0;
+    uint32_t probes = 0;
+    uint32_t users = 0;           // peers whose next hop it is
+    std::deque<rte_mbuf*> pending;  // encapsulated packets waiting for its MAC
+};
+
+struct control_counters {
+    uint64_t arp_requests_sent = 0;
+    uint64_t arp_replies_sent = 0;
+    uint64_t arp_learned = 0;
+    uint64_t arp_to_host = 0;
+    uint64_t pending_dropped = 0;   // neighbour queue full or neighbour failed
+    uint64_t pending_sent = 0;
+    uint64_t snapshots_published = 0;
+    uint64_t route_changes = 0;
+};
+
+class router {
+public:
+    router(const config& cfg, fastpath::dataplane& dp);
+    ~router();
+
+    // Uplink, host port, static neighbours, then the configured peers and pods.
+    result<void> start();
+    // Remove pods' ports and interfaces (SIGTERM).
+    void shutdown();
+
+    result<void> add_pod(const pod_config& p);
+    result<void> remove_pod(const std::string& name);
+    result<void> add_peer(const peer_config& p);
+    result<void> remove_peer(ipv4_addr node_ip);
+
+    // Called from the control loop: handle punted packets and neighbour timers.
+    void poll();
+
+    // JSON views for the admin socket and telemetry.
+    std::string show(const std::string& what) const;
+
+    const config& cfg() const { return cfg_; }
+    size_t pod_count() const { return pods_.size(); }
+    size_t peer_count() const { return peers_.size(); }
+
+private:
+    struct pod_state {
+        pod_config cfg;
+        uint16_t port = 0;
+        mac_addr mac;
+        uint32_t nh = 0;
+        std::string tap;  // our-side tap name for kernel pods
+    };
+    struct peer_state {
+        peer_config cfg;
+        uint32_t nh = 0;
+        uint32_t index = 0;     // slot in snapshot::peers
+        ipv4_addr next_hop;
+        uint32_t neighbor = 0;
+    };
+
+    uint32_t alloc_nh(const fastpath::nexthop& nh);
+    void free_nh(uint32_t idx);
+    uint32_t neighbor_for(ipv4_addr ip);
+    void release_neighbor(uint32_t idx);
+    std::unique_ptr<fastpath::snapshot> build() const;
+    void publish();
+    result<void> route_add(ipv4_prefix p, uint32_t nh);
+    void route_del(ipv4_prefix p);
+    void handle_arp(rte_mbuf* m);
+    void handle_waiting(rte_mbuf* m, uint32_t neighbor);
+    void learn(ipv4_addr ip, const mac_addr& mac);
+    void send_probe(neighbor& n, bool unicast);
+    void flush_pending(neighbor& n);
+    void drop_pending(neighbor& n);
+    ipv4_addr next_hop_for(ipv4_addr peer_ip) const;
+
+    config cfg_;
+    fastpath::dataplane& dp_;
+    uint16_t uplink_ = RTE_MAX_ETHPORTS;
+    uint16_t host_ = RTE_MAX_ETHPORTS;
+    uint16_t retiring_port_ = RTE_MAX_ETHPORTS;  // attached, but left out of the next snapshot
+    mac_addr uplink_mac_;
+    uint32_t tap_seq_ = 0;
+    std::map<std::string, pod_state> pods_;
+    std::map<ipv4_addr, peer_state> peers_;
+    std::vector<std::optional<fastpath::nexthop>> nexthops_;  // by LPM next-hop index
+    std::vector<uint32_t> free_nh_;
+    std::vector<uint32_t> peer_slots_free_;
+    uint32_t peer_slots_ = 0;
+    std::vector<neighbor> neighbors_;
+    std::map<ipv4_prefix, uint32_t> routes_;  // what we put in the LPM
+    control_counters counters_;
+    uint64_t generation_ = 0;
+    uint64_t tsc_hz_ = 0;
+};
+
+}  // namespace vxr::control

@@ -1,0 +1,233 @@
+// Thread: control (main) lcore. Sets up what the workers use and tears it
+// down; never runs on a worker.
+#include "fastpath/dataplane.hpp"
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_lpm.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include <cstring>
+#include <new>
+
+namespace vxr::fastpath {
+
+namespace {
+constexpr uint16_t k_rx_desc = 1024;  // enough to ride out a control-thread hiccup at 10+ Mpps
+constexpr uint16_t k_tx_desc = 1024;
+constexpr unsigned k_mbuf_cache = 256;
+constexpr unsigned k_punt_ring = 4096;   // ARP bursts and packets waiting for a neighbour
+constexpr unsigned k_inject_ring = 1024;
+
+std::string errstr(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
+}  // namespace
+
+dataplane::~dataplane() {
+    stop();
+    for (auto& p : ports_)
+        if (p) detach_port(p->id);
+    delete shared_.published.exchange(nullptr);
+    for (auto* r : inject_) rte_ring_free(r);
+    rte_ring_free(shared_.punt);
+    if (shared_.lpm != nullptr) rte_lpm_free(shared_.lpm);
+    rte_free(shared_.qsbr);
+    if (counters_ != nullptr) {
+        for (unsigned w = 0; w < params_.workers; ++w) counters_[w].~worker_counters();
+        rte_free(counters_);
+    }
+    rte_mempool_free(pool_);
+}
+
+result<void> dataplane::init(const dataplane_params& p) {
+    params_ = p;
+    if (p.workers == 0 || p.workers > k_max_workers)
+        return make_error("workers: must be 1.." + std::to_string(k_max_workers));
+    unsigned w = 0;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        if (w < p.workers) lcores_[w++] = lcore;
+    }
+    if (w < p.workers)
+        return make_error("workers: " + std::to_string(p.workers) + " configured but EAL gave only " +
+                          std::to_string(w) + " worker lcores (extend -l in eal_args)");
+    const int socket = static_cast<int>(rte_socket_id());
+    pool_ = rte_pktmbuf_pool_create("vxr_mbufs", p.mbufs, k_mbuf_cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (pool_ == nullptr) return make_error("cannot create mbuf pool: " + errstr(rte_errno) + " (too few hugepages?)");
+
+    void* mem = rte_zmalloc_socket("vxr_counters", sizeof(worker_counters) * p.workers, RTE_CACHE_LINE_SIZE, socket);
+    if (mem == nullptr) return make_error("cannot allocate counters");
+    counters_ = static_cast<worker_counters*>(mem);
+    for (unsigned i = 0; i < p.workers; ++i) new (&counters_[i]) worker_counters();
+
+    const size_t qsz = rte_rcu_qsbr_get_memsize(p.workers);
+    shared_.qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc_socket("vxr_qsbr", qsz, RTE_CACHE_LINE_SIZE, socket));
+    if (shared_.qsbr == nullptr || rte_rcu_qsbr_init(shared_.qsbr, p.workers) != 0)
+        return make_error("cannot create RCU state");
+
+    rte_lpm_config lc{};
+    lc.max_rules = p.max_routes;
+    // tbl8 groups hold prefixes longer than /24 (pod /32s): one per /24 that has any.
+    lc.number_tbl8s = RTE_MAX(1u << 12, p.max_routes / 16);
+    shared_.lpm = rte_lpm_create("vxr_lpm", socket, &lc);
+    if (shared_.lpm == nullptr) return make_error("cannot create LPM table: " + errstr(rte_errno));
+    rte_lpm_rcu_config rc{};
+    rc.v = shared_.qsbr;
+    rc.mode = RTE_LPM_QSBR_MODE_SYNC;  // tbl8 groups are reused only after readers moved on
+    if (rte_lpm_rcu_qsbr_add(shared_.lpm, &rc) != 0) return make_error("cannot attach RCU to LPM");
+
+    shared_.punt = rte_ring_create("vxr_punt", k_punt_ring, socket, RING_F_SC_DEQ);
+    if (shared_.punt == nullptr) return make_error("cannot create punt ring: " + errstr(rte_errno));
+    for (unsigned i = 0; i < p.workers; ++i) {
+        const std::string name = "vxr_inject" + std::to_string(i);
+        inject_[i] = rte_ring_create(name.c_str(), k_inject_ring, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (inject_[i] == nullptr) return make_error("cannot create inject ring: " + errstr(rte_errno));
+        wparams_[i] = worker_params{i, &shared_, &counters_[i], inject_[i], p.idle_backoff_us};
+    }
+    return {};
+}
+
+worker_params dataplane::params_for(unsigned w) { return wparams_[w]; }
+
+result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role role, uint16_t mtu) {
+    const std::string name = devargs.substr(0, devargs.find(','));
+    uint16_t id;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0)
+        return make_error("device '" + name + "' is already attached");
+    int rc = rte_dev_probe(devargs.c_str());
+    if (rc != 0) return make_error("cannot attach device '" + devargs + "': " + errstr(rc));
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
+        return make_error("device '" + devargs + "' attached but has no ethdev port");
+    auto fail = [&](const std::string& what, int err) -> result<uint16_t> {
+        rte_eth_dev_close(id);
+        rte_eth_dev_info info{};
+        if (rte_eth_dev_info_get(id, &info) == 0 && info.device != nullptr) rte_dev_remove(info.device);
+        return make_error(what + " on '" + devargs + "': " + errstr(err));
+    };
+    rte_eth_dev_info info{};
+    if ((rc = rte_eth_dev_info_get(id, &info)) != 0) return fail("cannot read device info", rc);
+    const uint16_t q = static_cast<uint16_t>(params_.workers);
+    if (info.max_rx_queues < q || info.max_tx_queues < q)
+        return fail("device has too few queues for " + std::to_string(q) + " workers", EINVAL);
+    rte_eth_conf conf{};
+    if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    if ((rc = rte_eth_dev_configure(id, q, q, &conf)) != 0) return fail("cannot configure", rc);
+    uint16_t nrx = k_rx_desc, ntx = k_tx_desc;
+    rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntx);
+    const int socket = rte_eth_dev_socket_id(id) < 0 ? static_cast<int>(rte_socket_id()) : rte_eth_dev_socket_id(id);
+    for (uint16_t i = 0; i < q; ++i) {
+        if ((rc = rte_eth_rx_queue_setup(id, i, nrx, socket, nullptr, pool_)) != 0) return fail("RX queue setup", rc);
+        if ((rc = rte_eth_tx_queue_setup(id, i, ntx, socket, nullptr)) != 0) return fail("TX queue setup", rc);
+    }
+    // Not every virtual device can change its MTU; the frames we send fit anyway.
+    rte_eth_dev_set_mtu(id, mtu);
+    if ((rc = rte_eth_dev_start(id)) != 0) return fail("cannot start", rc);
+    auto pi = std::make_unique<port_info>();
+    pi->id = id;
+    pi->role = role;
+    pi->devargs = devargs;
+    pi->name = name;
+    pi->mtu = mtu;
+    rte_eth_macaddr_get(id, &pi->mac);
+    for (unsigned w = 0; w < params_.workers; ++w) {
+        pi->txb[w] = make_tx_buffer(socket, &counters_[w].ports[id].tx_dropped);
+        if (pi->txb[w] == nullptr) {
+            for (auto* b : pi->txb) rte_free(b);
+            rte_eth_dev_stop(id);
+            return fail("cannot allocate TX buffers", ENOMEM);
+        }
+    }
+    ports_[id] = std::move(pi);
+    return id;
+}
+
+void dataplane::detach_port(uint16_t id) {
+    if (id >= RTE_MAX_ETHPORTS || !ports_[id]) return;
+    rte_eth_dev_info info{};
+    const bool have_info = rte_eth_dev_info_get(id, &info) == 0;
+    rte_eth_dev_stop(id);
+    rte_eth_dev_close(id);
+    if (have_info && info.device != nullptr) rte_dev_remove(info.device);
+    for (auto* b : ports_[id]->txb) rte_free(b);
+    ports_[id].reset();
+}
+
+const port_info* dataplane::port(uint16_t id) const { return id < RTE_MAX_ETHPORTS ? ports_[id].get() : nullptr; }
+
+std::vector<const port_info*> dataplane::ports() const {
+    std::vector<const port_info*> v;
+    for (auto& p : ports_)
+        if (p) v.push_back(p.get());
+    return v;
+}
+
+port_entry dataplane::entry_for(uint16_t id) const {
+    port_entry e{};
+    if (const port_info* p = port(id)) {
+        e.role = p->role;
+        e.mtu = p->mtu;
+        e.mac = p->mac;
+        e.txb = p->txb;
+    }
+    return e;
+}
+
+result<void> dataplane::route_add(ipv4_prefix p, uint32_t nexthop) {
+    const int rc = rte_lpm_add(shared_.lpm, p.addr.value, p.len, nexthop);
+    if (rc != 0) return make_error("cannot add route " + p.str() + ": " + errstr(rc));
+    return {};
+}
+
+result<void> dataplane::route_del(ipv4_prefix p) {
+    const int rc = rte_lpm_delete(shared_.lpm, p.addr.value, p.len);
+    if (rc != 0) return make_error("cannot delete route " + p.str() + ": " + errstr(rc));
+    return {};
+}
+
+void dataplane::synchronize() { rte_rcu_qsbr_synchronize(shared_.qsbr, RTE_QSBR_THRID_INVALID); }
+
+void dataplane::publish(std::unique_ptr<snapshot> s) {
+    const snapshot* old = shared_.published.exchange(s.release(), std::memory_order_acq_rel);
+    synchronize();
+    delete old;
+}
+
+result<void> dataplane::launch() {
+    shared_.stop.store(false);
+    for (unsigned w = 0; w < params_.workers; ++w) {
+        const int rc = rte_eal_remote_launch(worker_main, &wparams_[w], lcores_[w]);
+        if (rc != 0) {
+            stop();
+            return make_error("cannot launch worker on lcore " + std::to_string(lcores_[w]) + ": " + errstr(rc));
+        }
+        running_ = true;
+    }
+    return {};
+}
+
+void dataplane::stop() {
+    if (!running_) return;
+    shared_.stop.store(true);
+    for (unsigned w = 0; w < params_.workers; ++w) rte_eal_wait_lcore(lcores_[w]);
+    running_ = false;
+}
+
+unsigned dataplane::punt_dequeue(rte_mbuf** pkts, unsigned n) {
+    return rte_ring_sc_dequeue_burst(shared_.punt, reinterpret_cast<void**>(pkts), n, nullptr);
+}
+
+void dataplane::inject(rte_mbuf* m, uint16_t port) {
+    m->port = port;
+    if (rte_ring_sp_enqueue(inject_[0], m) != 0) {
+        rte_pktmbuf_free(m);
+        ++inject_dropped_;
+    }
+}
+
+}  // namespace vxr::fastpath

@@ -1,0 +1,97 @@
+// Owner of the DPDK resources the workers use: mempool, ports, LPM, RCU,
+// rings, counters. Thread: the control (main) lcore only; the workers see
+// these only through shared_state and published snapshots.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "fastpath/counters.hpp"
+#include "fastpath/snapshot.hpp"
+#include "fastpath/worker.hpp"
+
+struct rte_mempool;
+
+namespace vxr::fastpath {
+
+struct dataplane_params {
+    unsigned workers = 1;
+    uint32_t mbufs = 16384;
+    uint32_t max_routes = 1u << 20;
+    uint32_t idle_backoff_us = 0;
+};
+
+struct port_info {
+    uint16_t id = 0;
+    port_role role = port_role::none;
+    std::string devargs;
+    std::string name;  // the ethdev name, e.g. net_af_packet0
+    rte_ether_addr mac{};
+    uint16_t mtu = 1500;
+    std::array<rte_eth_dev_tx_buffer*, k_max_workers> txb{};
+};
+
+class dataplane {
+public:
+    dataplane() = default;
+    ~dataplane();
+    dataplane(const dataplane&) = delete;
+    dataplane& operator=(const dataplane&) = delete;
+
+    // After rte_eal_init. Fails if fewer worker lcores than params.workers.
+    result<void> init(const dataplane_params& p);
+
+    // Probe a device by devargs (vdev or PCI), give it one RX and one TX queue
+    // per worker, start it. The port is not polled until a snapshot lists it.
+    result<uint16_t> attach_port(const std::string& devargs, port_role role, uint16_t mtu);
+    // Only after a published snapshot without the port has been synchronized.
+    void detach_port(uint16_t port);
+    const port_info* port(uint16_t id) const;
+    std::vector<const port_info*> ports() const;
+    port_entry entry_for(uint16_t id) const;  // a snapshot's view of an attached port
+
+    result<void> route_add(ipv4_prefix p, uint32_t nexthop);
+    result<void> route_del(ipv4_prefix p);
+
+    // Publish with one release store; wait until every worker has passed a
+    // quiescent state; free the previous snapshot.
+    void publish(std::unique_ptr<snapshot> s);
+    const snapshot* current() const { return shared_.published.load(std::memory_order_acquire); }
+    void synchronize();
+
+    result<void> launch();
+    void stop();
+    bool running() const { return running_; }
+
+    unsigned workers() const { return params_.workers; }
+    const worker_counters& counters(unsigned w) const { return counters_[w]; }
+    unsigned worker_lcore(unsigned w) const { return lcores_[w]; }
+    rte_mempool* pool() const { return pool_; }
+    rte_lpm* lpm() const { return shared_.lpm; }
+
+    // Punted packets (workers -> control) and packets for the wire
+    // (control -> worker 0, which owns a TX queue; m->port = TX port).
+    unsigned punt_dequeue(rte_mbuf** pkts, unsigned n);
+    void inject(rte_mbuf* m, uint16_t port);
+    uint64_t inject_dropped() const { return inject_dropped_; }
+
+    // For tests and benchmarks that run a worker pipeline on this thread.
+    worker_params params_for(unsigned w);
+
+private:
+    dataplane_params params_;
+    shared_state shared_;
+    rte_mempool* pool_ = nullptr;
+    worker_counters* counters_ = nullptr;  // rte_zmalloc'd array, one per worker
+    std::array<rte_ring*, k_max_workers> inject_{};
+    std::array<worker_params, k_max_workers> wparams_{};
+    std::array<unsigned, k_max_workers> lcores_{};
+    std::array<std::unique_ptr<port_info>, RTE_MAX_ETHPORTS> ports_;
+    bool running_ = false;
+    uint64_t inject_dropped_ = 0;
+};
+
+}  // namespace vxr::fastpath
