@@ -85,6 +85,12 @@ int main(int argc, char** argv) {
         eal.push_back(a);
         no_huge |= a == "--no-huge";
     }
+    // With only virtual devices, keep EAL away from the machine's PCI NICs
+    // (the kernel's own interfaces); a PCI uplink is named in eal_args (-a).
+    bool pci_chosen = false;
+    for (const auto& a : cfg->eal_args)
+        pci_chosen |= a == "--no-pci" || a == "-a" || a == "-b" || a.rfind("--allow", 0) == 0 || a.rfind("--block", 0) == 0;
+    if (!pci_chosen && cfg->uplink.rfind("net_", 0) == 0) eal.push_back("--no-pci");
     if (!no_huge && !have_free_hugepages()) {
         VXR_LOG_ERROR("no free hugepages: reserve some first (./scripts/hugepages.sh), or see README 'Deploy'");
         return k_exit_runtime;

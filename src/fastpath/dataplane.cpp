@@ -97,10 +97,13 @@ worker_params dataplane::params_for(unsigned w) { return wparams_[w]; }
 result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role role, uint16_t mtu) {
     const std::string name = devargs.substr(0, devargs.find(','));
     uint16_t id;
-    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0)
-        return make_error("device '" + name + "' is already attached");
-    int rc = rte_dev_probe(devargs.c_str());
-    if (rc != 0) return make_error("cannot attach device '" + devargs + "': " + errstr(rc));
+    int rc = 0;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0) {
+        // EAL probed it already (a PCI NIC on the allow list): adopt it.
+        if (ports_[id]) return make_error("device '" + name + "' is already in use");
+    } else if ((rc = rte_dev_probe(devargs.c_str())) != 0) {
+        return make_error("cannot attach device '" + devargs + "': " + errstr(rc));
+    }
     if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
         return make_error("device '" + devargs + "' attached but has no ethdev port");
     auto fail = [&](const std::string& what, int err) -> result<uint16_t> {
