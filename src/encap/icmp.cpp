@@ -26,6 +26,9 @@ bool icmp_error_allowed(const rte_ipv4_hdr* ip) {
     const uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
     if (dst == 0xffffffff || static_cast<uint8_t>(dst >> 24) >= 224) return false;
     if (ip->next_proto_id == IPPROTO_ICMP) {
+        // Without its type byte we cannot tell an error from a query: stay
+        // silent, as Linux's icmp_send() does.
+        if (rte_be_to_cpu_16(ip->total_length) < (ip->version_ihl & 0xf) * 4 + 1) return false;
         const auto* icmp = reinterpret_cast<const rte_icmp_hdr*>(reinterpret_cast<const uint8_t*>(ip) +
                                                                  (ip->version_ihl & 0xf) * 4);
         if (is_icmp_error_type(icmp->icmp_type)) return false;

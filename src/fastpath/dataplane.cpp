@@ -102,7 +102,12 @@ result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role ro
         // EAL probed it already (a PCI NIC on the allow list): adopt it.
         if (ports_[id]) return make_error("device '" + name + "' is already in use");
     } else if ((rc = rte_dev_probe(devargs.c_str())) != 0) {
-        return make_error("cannot attach device '" + devargs + "': " + errstr(rc));
+        // EAL answers an unknown bus or driver name with EFAULT/ENODEV/ENOENT.
+        const bool unknown = rc == -EFAULT || rc == -ENODEV || rc == -ENOENT;
+        return make_error("cannot attach device '" + devargs + "': " +
+                          (unknown ? std::string("no DPDK bus or driver knows it (expected e.g. "
+                                                 "net_af_packet0,iface=eth1, net_tap0,iface=x or a PCI address)")
+                                   : errstr(rc)));
     }
     if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
         return make_error("device '" + devargs + "' attached but has no ethdev port");

@@ -149,7 +149,7 @@ void worker::route_one(const snapshot& s, rte_mbuf* m, bool found, uint32_t nh_i
         case nh_kind::host:
             if (nh.kind == nh_kind::host && s.host_port == RTE_MAX_ETHPORTS)
                 return drop(m, drop_reason::no_host_port);
-            encap::ipv4_dec_ttl(ip);
+            if (!generated) encap::ipv4_dec_ttl(ip);
             eth->dst_addr = nh.mac;
             eth->src_addr = s.gateway_mac;
             (nh.kind == nh_kind::pod ? c_.routed_local : c_.to_host).add();
@@ -162,7 +162,7 @@ void worker::route_one(const snapshot& s, rte_mbuf* m, bool found, uint32_t nh_i
                                       in_port, generated);
                 return drop(m, drop_reason::too_big);
             }
-            encap::ipv4_dec_ttl(ip);
+            if (!generated) encap::ipv4_dec_ttl(ip);
             const peer_entry& pe = s.peers[nh.peer];
             if (unlikely(!encap::vxlan_encap(m, pe.tmpl, encap::flow_src_port(ip))))
                 return drop(m, drop_reason::no_headroom);
@@ -229,7 +229,7 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
                 // Pods see the gateway answer for every address but their own
                 // (proxy ARP), so any on-link prefix length routes through us.
                 if (arp == nullptr || arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
-                    arp->arp_data.arp_tip == arp->arp_data.arp_sip) {
+                    arp->arp_data.arp_tip == arp->arp_data.arp_sip || arp->arp_data.arp_tip == pe.pod_ip_be) {
                     drop(m, drop_reason::arp_ignored);
                     continue;
                 }
