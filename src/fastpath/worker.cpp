@@ -276,11 +276,17 @@ void worker::tx_host(const snapshot& s, rte_mbuf* m) {
 }
 
 void worker::process(const snapshot& s, port_role role, uint16_t in_port, rte_mbuf** pkts, uint16_t n) {
-    switch (role) {
-        case port_role::uplink: return process_burst<port_role::uplink>(s, in_port, pkts, n);
-        case port_role::pod: return process_burst<port_role::pod>(s, in_port, pkts, n);
-        case port_role::host: return process_burst<port_role::host>(s, in_port, pkts, n);
-        default: rte_pktmbuf_free_bulk(pkts, n);
+    // process_burst's scratch arrays hold one RX burst; callers may pass more.
+    for (uint16_t done = 0; done < n;) {
+        const uint16_t k = static_cast<uint16_t>(RTE_MIN(n - done, k_burst));
+        rte_mbuf** b = pkts + done;
+        switch (role) {
+            case port_role::uplink: process_burst<port_role::uplink>(s, in_port, b, k); break;
+            case port_role::pod: process_burst<port_role::pod>(s, in_port, b, k); break;
+            case port_role::host: process_burst<port_role::host>(s, in_port, b, k); break;
+            default: rte_pktmbuf_free_bulk(b, k);
+        }
+        done = static_cast<uint16_t>(done + k);
     }
 }
 
