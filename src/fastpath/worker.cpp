@@ -304,6 +304,7 @@ int worker::run() {
     rte_rcu_qsbr_thread_online(sh.qsbr, p_.id);
     const uint64_t drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * k_drain_us;
     const snapshot* cur = nullptr;
+    const snapshot* seen = nullptr;
     uint64_t last_drain = rte_rdtsc();
     uint64_t prev = last_drain;
     uint32_t idle_run = 0;
@@ -311,14 +312,16 @@ int worker::run() {
 
     while (!sh.stop.load(std::memory_order_relaxed)) {
         const snapshot* s = sh.published.load(std::memory_order_acquire);
-        if (s != cur) {
-            // Flush into the ports of the snapshot we still hold before we
-            // report quiescence and the control thread may remove them.
-            if (cur != nullptr) flush_all(*cur);
-            cur = s;
+        // `cur` is non-null only while TX buffers still hold packets for its
+        // ports; we have not reported quiescence since, so it is alive.
+        if (cur != nullptr && cur != s) flush_all(*cur);
+        cur = s;
+        if (s != seen) {  // compares addresses only; `seen` may be freed
+            seen = s;
             c_.snapshots_seen.add();
         }
         uint32_t nb = 0;
+        bool drained = true;
         if (s != nullptr) {
             for (const rx_queue& q : s->rx[p_.id]) {
                 const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, k_burst);
@@ -333,12 +336,18 @@ int worker::run() {
             }
             drain_inject(*s);
             const uint64_t now = rte_rdtsc();
-            if (nb == 0 || now - last_drain > drain_tsc) {
+            drained = nb == 0 || now - last_drain > drain_tsc;
+            if (drained) {
                 flush_all(*s);
                 last_drain = now;
             }
         }
-        rte_rcu_qsbr_quiescent(sh.qsbr, p_.id);
+        // Buffered packets reference the snapshot's ports, so quiescence is
+        // reported only with empty TX buffers: at least every drain period.
+        if (drained) {
+            rte_rcu_qsbr_quiescent(sh.qsbr, p_.id);
+            cur = nullptr;
+        }
 
         const uint64_t now = rte_rdtsc();
         c_.total_cycles.add(now - prev);
