@@ -853,6 +853,9 @@ def main():
     ap.add_argument("cases", nargs="*", help="run only these cases (baseline always runs)")
     args = ap.parse_args()
     CTX.vxrouted, CTX.vxroutectl, CTX.keep, CTX.verbose = args.vxrouted, args.vxroutectl, args.keep, args.verbose
+    # TAP plan, so that meson (protocol 'tap') and scripts/test.sh count each case.
+    planned = [f for f in CASES if not args.cases or f.__name__[5:] in args.cases or f is case_baseline]
+    print("1..%d" % len(planned), flush=True)
     for b in (CTX.vxrouted, CTX.vxroutectl):
         if not os.access(b, os.X_OK):
             print("not ok - setup: %s is not an executable (build it, or pass --vxrouted/--vxroutectl)" % b)

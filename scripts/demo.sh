@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The README's first command: from a fresh machine to two vxroute nodes
+# forwarding pod traffic over VXLAN, each step printed and checked.
+#   node A (ns vxr-node-a): pod-a 10.244.1.2, pod-a2 10.244.1.3   VTEP 198.18.0.1
+#   node B (ns vxr-node-b): pod-b 10.244.2.2                      VTEP 198.18.0.2
+# usage: scripts/demo.sh [--stay] [--no-setup]
+#   --stay: keep it running until Ctrl-C; --no-setup: skip deps/build/hugepages
+# Everything it creates is removed on exit, also when interrupted.
+set -euo pipefail
+
+stay=0
+setup=1
+for arg in "$@"; do
+  case "$arg" in
+    --stay) stay=1 ;;
+    --no-setup) setup=0 ;;
+    -h|--help) echo "usage: $0 [--stay] [--no-setup]"; exit 0 ;;
+    *) echo "usage: $0 [--stay] [--no-setup]" >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source-path=SCRIPTDIR source=lib/testbed.sh
+source "$root/scripts/lib/testbed.sh"
+
+step_no=0
+current=""
+say() { echo "[demo] $*"; }
+step() { step_no=$((step_no + 1)); current=$*; say "step $step_no: $*"; }
+die() {
+  say "FAILED at step $step_no ($current)${1:+: $1}"
+  local n
+  for n in a b; do
+    if [[ -n "$TB_TMP" && -f "$TB_TMP/node-$n.log" ]]; then
+      say "last lines of node-$n's vxrouted log:"
+      tail -n 15 "$TB_TMP/node-$n.log" | sed 's/^/    /'
+    fi
+  done
+  exit 1
+}
+indent() { sed 's/^/    /'; }
+
+if ((EUID != 0)); then
+  say "error: run as root (packages, hugepages, network namespaces)"
+  exit 1
+fi
+trap 'say "cleaning up"; tb_down' EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM
+
+if ((setup)); then
+  step "install dependencies (scripts/deps.sh)"
+  ./scripts/deps.sh 2>&1 | indent || die "scripts/deps.sh failed"
+  step "build (scripts/build.sh)"
+  ./scripts/build.sh >"/tmp/vxr-demo-build.log" 2>&1 || {
+    tail -n 20 /tmp/vxr-demo-build.log | indent
+    die "scripts/build.sh failed (full output in /tmp/vxr-demo-build.log)"
+  }
+  tail -n 2 /tmp/vxr-demo-build.log | indent
+  rm -f /tmp/vxr-demo-build.log
+  step "reserve hugepages (scripts/hugepages.sh)"
+  ./scripts/hugepages.sh 2>&1 | indent || die "scripts/hugepages.sh failed"
+fi
+
+step "create namespaces: nodes vxr-node-a, vxr-node-b joined by veth vxr-ua <-> vxr-ub; pods vxr-pod-a, vxr-pod-a2, vxr-pod-b"
+tb_up "" || die
+step "write vxrouted configs"
+tb_write_configs "$TB_TMP" || die
+say "  $TB_TMP/node-a.json:"; indent <"$TB_TMP/node-a.json"
+step "start vxrouted on both nodes (logs in $TB_TMP/node-{a,b}.log)"
+tb_start_routers "$TB_TMP" || die "vxrouted did not come up"
+say "  node-a PID ${TB_ROUTER_PIDS[0]}, node-b PID ${TB_ROUTER_PIDS[1]}"
+
+step "ping pod-a (10.244.1.2) -> pod-b (10.244.2.2), across nodes through VXLAN"
+say "  \$ ip netns exec $TB_NS_POD_A ping -c 3 -W 2 $TB_POD_B_IP"
+ip netns exec "$TB_NS_POD_A" ping -c 3 -W 2 "$TB_POD_B_IP" 2>&1 | indent
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "no reply from pod-b"
+
+step "ping pod-a (10.244.1.2) -> pod-a2 (10.244.1.3), same node"
+say "  \$ ip netns exec $TB_NS_POD_A ping -c 3 -W 2 $TB_POD_A2_IP"
+ip netns exec "$TB_NS_POD_A" ping -c 3 -W 2 "$TB_POD_A2_IP" 2>&1 | indent
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "no reply from pod-a2"
+
+step "TCP: 8 MiB from pod-b to pod-a across nodes, compare sha256"
+tb_tcp_transfer "$TB_NS_POD_B" "$TB_NS_POD_A" "$TB_POD_A_IP" $((8 * 1024 * 1024)) 5201 2>&1 | indent
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "TCP transfer failed or data differs"
+
+step "counters (vxroutectl show counters)"
+for n in a b; do
+  say "  node-$n: \$ vxroutectl -s $([[ $n == a ]] && echo "$TB_SOCK_A" || echo "$TB_SOCK_B") show counters"
+  tb_ctl "$n" show counters 2>&1 | indent
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || die "vxroutectl show counters failed on node-$n"
+done
+
+say "all steps passed"
+if ((stay)); then
+  say "still running; try: ip netns exec $TB_NS_POD_A ping $TB_POD_B_IP"
+  say "                    $TB_VXROUTECTL -s $TB_SOCK_A show routes"
+  say "Ctrl-C to stop and clean up"
+  while :; do sleep 1; done
+fi
+step "stop vxrouted (SIGTERM)"
+tb_stop_routers || die "vxrouted did not exit cleanly"
