@@ -29,13 +29,13 @@ constexpr int k_exit_refused = 1;
 constexpr int k_exit_unreachable = 2;
 constexpr int k_exit_usage = 64;
 constexpr const char* k_default_socket = "/run/vxroute/vxrouted.sock";
-constexpr const char* k_show_targets[] = {"ports", "routes", "peers", "neighbors", "pods", "counters", "config"};
+constexpr const char* k_show_targets[] = {"ports", "routes", "peers", "neighbors", "pods", "counters", "config", "k8s"};
 
 constexpr const char* k_usage =
     "usage: vxroutectl [-s SOCKET] [--json] COMMAND\n"
     "\n"
     "commands:\n"
-    "  show ports|routes|peers|neighbors|pods|counters|config\n"
+    "  show ports|routes|peers|neighbors|pods|counters|config|k8s\n"
     "  pod add name=NAME ip=IP (netns=NS [ifname=IF] | devargs=DEVARGS [mac=MAC])\n"
     "  pod del NAME\n"
     "  peer add node_ip=IP vtep_mac=MAC pod_cidr=CIDR [name=NAME]\n"

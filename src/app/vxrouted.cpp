@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "control/admin.hpp"
 #include "control/commands.hpp"
 #include "control/config.hpp"
+#include "control/k8s_bridge.hpp"
 #include "control/router.hpp"
 #include "fastpath/dataplane.hpp"
 
@@ -107,6 +109,7 @@ int main(int argc, char** argv) {
         vxr::fastpath::dataplane dp;
         vxr::control::router router(*cfg, dp);
         vxr::control::admin_server admin;
+        std::unique_ptr<vxr::control::k8s_bridge> k8s;  // peers from the API server, when configured
         auto fail = [&](const std::string& what) {
             VXR_LOG_ERROR("%s", what.c_str());
             rc = k_exit_runtime;
@@ -119,6 +122,9 @@ int main(int argc, char** argv) {
             fail("admin socket: " + a.err());
         } else if (auto l = dp.launch(); !l) {
             fail(l.err());
+        } else if (cfg->kubernetes) {
+            k8s = std::make_unique<vxr::control::k8s_bridge>(*cfg, router);
+            if (auto k = k8s->start(); !k) fail(k.err());
         }
         if (rc == 0) {
             vxr::control::register_telemetry(dp);
@@ -129,11 +135,14 @@ int main(int argc, char** argv) {
                          cfg->node_name.c_str(), router.pod_count(), router.peer_count(), cfg->workers,
                          cfg->admin_socket.c_str());
             while (!g_stop) {
-                admin.poll(k_poll_ms, [&](const std::string& req) { return vxr::control::handle_command(router, req); });
+                admin.poll(k_poll_ms,
+                           [&](const std::string& req) { return vxr::control::handle_command(router, k8s.get(), req); });
                 router.poll();
+                if (k8s) k8s->poll();
             }
             VXR_LOG_INFO("stopping");
         }
+        if (k8s) k8s->stop();
         dp.stop();
         router.shutdown();
         admin.close();

@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include "control/admin.hpp"
+#include "control/k8s_bridge.hpp"
 
 namespace vxr::control {
 
@@ -60,16 +61,17 @@ int tel_drops(const char*, const char*, rte_tel_data* d) {
 }
 }  // namespace
 
-std::string handle_command(router& r, const std::string& request_json) {
+std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& request_json) {
     rapidjson::Document d;
     d.Parse(request_json.c_str());
     const std::string cmd = str_member(d, "cmd");
     if (cmd == "show") {
         const std::string what = str_member(d, "what");
         if (what == "config") return reply_ok(to_json(r.cfg()));
+        if (what == "k8s") return reply_ok(k8s ? k8s->show() : std::string(R"({"enabled":false})"));
         std::string out = r.show(what);
         if (out.empty())
-            return reply_error("unknown view \"" + what + "\" (ports, routes, peers, neighbors, pods, counters, config)");
+            return reply_error("unknown view \"" + what + "\" (ports, routes, peers, neighbors, pods, counters, config, k8s)");
         return reply_ok(out);
     }
     auto done = [](const result<void>& res) { return res ? reply_ok("{}") : reply_error(res.err()); };

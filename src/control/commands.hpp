@@ -8,7 +8,10 @@
 
 namespace vxr::control {
 
-std::string handle_command(router& r, const std::string& request_json);
+class k8s_bridge;
+
+// `k8s` is null when the config has no "kubernetes" section.
+std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& request_json);
 
 // DPDK telemetry commands (/vxroute/counters, /vxroute/drops): they run on
 // DPDK's telemetry thread, so they read only the workers' atomic counters.

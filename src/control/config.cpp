@@ -163,6 +163,13 @@ result<void> read(const field& f, mac_addr& out) {
     return {};
 }
 
+result<void> read(const field& f, bool& out) {
+    if (!f.v) return {};
+    if (!f.v->IsBool()) return fail(f.path, "must be true or false, got " + compact(*f.v));
+    out = f.v->GetBool();
+    return {};
+}
+
 template <typename T>
 result<void> read(const field& f, std::optional<T>& out) {
     if (!f.v) return {};
@@ -303,11 +310,22 @@ result<void> parse_neighbor_object(const json& v, const std::string& path, neigh
     return check_unicast(path + ".mac", n.mac);
 }
 
+result<void> parse_kubernetes_object(const json& v, const std::string& path, kubernetes_config& k) {
+    VXR_TRY(check_object(v, path, {"kubeconfig", "in_cluster", "annotation_prefix", "publish"}));
+    auto kubeconfig = get(v, path, "kubeconfig");
+    VXR_TRY(read(kubeconfig, k.kubeconfig));
+    if (kubeconfig.v && k.kubeconfig.empty()) return fail(kubeconfig.path, "must not be empty");
+    VXR_TRY(read(get(v, path, "in_cluster"), k.in_cluster));
+    VXR_TRY(read(get(v, path, "annotation_prefix"), k.annotation_prefix));
+    VXR_TRY(read(get(v, path, "publish"), k.publish));
+    return validate_kubernetes(k);
+}
+
 result<void> parse_root(const json& v, config& c) {
     VXR_TRY(check_object(v, "", {"node_name", "node_ip", "underlay_gateway", "uplink", "vtep_mac", "pod_cidr",
                                  "vni", "udp_port", "mtu", "pod_mtu", "host_iface", "workers", "idle_backoff_us",
                                  "max_routes", "mbufs", "admin_socket", "state_dir", "eal_args", "peers",
-                                 "neighbors", "pods"}));
+                                 "neighbors", "pods", "kubernetes"}));
     for (const char* key : {"node_name", "node_ip", "uplink", "vtep_mac", "pod_cidr"})
         VXR_TRY(require(get(v, "", key)));
     VXR_TRY(read(get(v, "", "node_name"), c.node_name));
@@ -356,6 +374,7 @@ result<void> parse_root(const json& v, config& c) {
         c.pods.push_back(std::move(p));
         return {};
     }));
+    if (auto k = get(v, "", "kubernetes"); k.v) VXR_TRY(parse_kubernetes_object(*k.v, k.path, c.kubernetes.emplace()));
     return {};
 }
 
@@ -519,6 +538,7 @@ result<void> validate(const config& c) {
                                               std::to_string(j) + "])");
         }
     }
+    if (c.kubernetes) VXR_TRY(validate_kubernetes(*c.kubernetes));
     return {};
 }
 
@@ -609,6 +629,19 @@ std::string to_json(const config& c) {
         w.EndObject();
     }
     w.EndArray();
+    if (const auto& k = c.kubernetes) {
+        w.Key("kubernetes");
+        w.StartObject();
+        if (!k->kubeconfig.empty()) write_kv(w, "kubeconfig", k->kubeconfig);
+        if (k->in_cluster) {
+            w.Key("in_cluster");
+            w.Bool(true);
+        }
+        write_kv(w, "annotation_prefix", k->annotation_prefix);
+        w.Key("publish");
+        w.Bool(k->publish);
+        w.EndObject();
+    }
     w.EndObject();
     return std::string(sb.GetString(), sb.GetSize());
 }

@@ -41,6 +41,16 @@ struct pod_config {
     std::optional<mac_addr> mac;
 };
 
+// Peers from the Kubernetes API server (Node list+watch, flannel's
+// annotations) instead of, or next to, static peers. Exactly one of
+// kubeconfig / in_cluster says how to reach the API server.
+struct kubernetes_config {
+    std::string kubeconfig;  // path of a kubeconfig file
+    bool in_cluster = false; // service account of the pod we run in
+    std::string annotation_prefix = "flannel.alpha.coreos.com";
+    bool publish = true;     // PATCH our own Node's annotations once synced
+};
+
 struct config {
     std::string node_name;
     ipv4_prefix node_ip;              // our underlay address with its subnet length ("198.18.0.1/24")
@@ -63,6 +73,7 @@ struct config {
     std::vector<peer_config> peers;
     std::vector<neighbor_config> neighbors;
     std::vector<pod_config> pods;
+    std::optional<kubernetes_config> kubernetes;  // absent = static peers only
 
     ipv4_addr gateway_ip() const { return ipv4_addr{pod_cidr.addr.value + 1}; }
     uint16_t effective_pod_mtu() const { return pod_mtu ? pod_mtu : static_cast<uint16_t>(mtu - 50); }
@@ -78,6 +89,9 @@ result<peer_config> parse_peer(const std::string& json_text);  // one peer objec
 // Checks that involve more than one field (pod IP inside pod_cidr, peers'
 // CIDRs not overlapping ours or each other, unique names).
 result<void> validate(const config& c);
+// The "kubernetes" object on its own (config_kubernetes.cpp); errors carry
+// "kubernetes.<field>".
+result<void> validate_kubernetes(const kubernetes_config& k);
 
 // The embedded default: a single node that the demo's node A uses.
 const char* default_config_json();

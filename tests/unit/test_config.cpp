@@ -46,7 +46,8 @@ const char* const k_full_config = R"({
   "pods": [
     {"name": "web-1", "ip": "10.244.7.2", "netns": "/var/run/netns/web-1", "ifname": "eth1"},
     {"name": "bench.0_x", "ip": "10.244.7.254", "devargs": "net_ring0", "mac": "02:11:22:33:44:55"}
-  ]
+  ],
+  "kubernetes": {"kubeconfig": "/etc/vxroute/kubeconfig", "annotation_prefix": "vxroute.example.com", "publish": false}
 })";
 
 const char* const k_minimal_config = R"({
@@ -94,6 +95,13 @@ bool same(const config& a, const config& b) {
         const auto &x = a.pods[i], &y = b.pods[i];
         if (x.name != y.name || x.ip != y.ip || x.netns != y.netns || x.devargs != y.devargs || x.mac != y.mac ||
             (!x.netns.empty() && x.ifname != y.ifname))
+            return false;
+    }
+    if (a.kubernetes.has_value() != b.kubernetes.has_value()) return false;
+    if (a.kubernetes) {
+        const auto &x = *a.kubernetes, &y = *b.kubernetes;
+        if (x.kubeconfig != y.kubeconfig || x.in_cluster != y.in_cluster ||
+            x.annotation_prefix != y.annotation_prefix || x.publish != y.publish)
             return false;
     }
     return a.node_name == b.node_name && a.node_ip == b.node_ip && a.underlay_gateway == b.underlay_gateway &&
@@ -187,6 +195,52 @@ TEST(config, defaults_for_absent_fields) {
     EXPECT_EQ(c->admin_socket, d.admin_socket);
     EXPECT_FALSE(c->underlay_gateway.has_value());
     EXPECT_TRUE(c->neighbors.empty());
+    EXPECT_FALSE(c->kubernetes.has_value()) << "absent = static peers only";
+}
+
+TEST(config, kubernetes_every_field) {
+    auto c = parse_config(k_full_config);
+    ASSERT_TRUE(c.ok()) << c.err();
+    ASSERT_TRUE(c->kubernetes.has_value());
+    EXPECT_EQ(c->kubernetes->kubeconfig, "/etc/vxroute/kubeconfig");
+    EXPECT_FALSE(c->kubernetes->in_cluster);
+    EXPECT_EQ(c->kubernetes->annotation_prefix, "vxroute.example.com");
+    EXPECT_FALSE(c->kubernetes->publish);
+}
+
+TEST(config, kubernetes_defaults) {
+    auto c = parse_config(with("kubernetes", R"({"in_cluster": true})"));
+    ASSERT_TRUE(c.ok()) << c.err();
+    ASSERT_TRUE(c->kubernetes.has_value());
+    EXPECT_TRUE(c->kubernetes->in_cluster);
+    EXPECT_TRUE(c->kubernetes->kubeconfig.empty());
+    EXPECT_EQ(c->kubernetes->annotation_prefix, "flannel.alpha.coreos.com");
+    EXPECT_TRUE(c->kubernetes->publish);
+    // in_cluster: false is allowed next to a kubeconfig.
+    auto k = parse_config(with("kubernetes", R"({"kubeconfig": "k.yaml", "in_cluster": false})"));
+    ASSERT_TRUE(k.ok()) << k.err();
+    EXPECT_EQ(k->kubernetes->kubeconfig, "k.yaml");
+}
+
+TEST(config, kubernetes_round_trip) {
+    for (const char* k : {R"({"in_cluster": true})", R"({"kubeconfig": "/a b/k\\\"c", "publish": false})",
+                          R"({"kubeconfig": "k", "annotation_prefix": "x-1.example"})"}) {
+        auto a = parse_config(with("kubernetes", k));
+        ASSERT_TRUE(a.ok()) << a.err();
+        auto b = parse_config(to_json(*a));
+        ASSERT_TRUE(b.ok()) << b.err() << "\n" << to_json(*a);
+        EXPECT_TRUE(same(*a, *b)) << to_json(*a);
+        EXPECT_EQ(to_json(*b), to_json(*a));
+    }
+}
+
+TEST(config, validate_kubernetes_catches_changes_made_in_code) {
+    auto c = parse_config(with("kubernetes", R"({"in_cluster": true})"));
+    ASSERT_TRUE(c.ok()) << c.err();
+    c->kubernetes->kubeconfig = "/k";
+    auto r = validate(*c);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().find("kubernetes: set either kubeconfig or in_cluster, not both"), std::string::npos) << r.err();
 }
 
 TEST(config, round_trip) {
@@ -334,6 +388,34 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{with("neighbors", R"([{"ip":"198.18.0.2","mac":"02:00:00:00:00:02"},
                                          {"ip":"198.18.0.2","mac":"02:00:00:00:00:03"}])"),
                    "neighbors[1].ip: duplicate neighbor 198.18.0.2"}));
+
+std::string kube(const char* obj) { return with("kubernetes", obj); }
+
+INSTANTIATE_TEST_SUITE_P(
+    kubernetes, config_error,
+    testing::Values(
+        error_case{kube("true"), "kubernetes: must be an object, got true"},
+        error_case{kube("{}"), "kubernetes: one of kubeconfig (a path) or \"in_cluster\": true is required"},
+        error_case{kube(R"({"in_cluster": false})"), "kubernetes: one of kubeconfig"},
+        error_case{kube(R"({"kubeconfig": "/k", "in_cluster": true})"),
+                   "kubernetes: set either kubeconfig or in_cluster, not both"},
+        error_case{kube(R"({"kubeconfig": ""})"), "kubernetes.kubeconfig: must not be empty"},
+        error_case{kube(R"({"kubeconfig": 5})"), "kubernetes.kubeconfig: must be a string, got 5"},
+        error_case{kube(R"({"in_cluster": "yes"})"), "kubernetes.in_cluster: must be true or false, got \"yes\""},
+        error_case{kube(R"({"in_cluster": true, "publish": 1})"), "kubernetes.publish: must be true or false, got 1"},
+        error_case{kube(R"({"in_cluster": true, "annotation_prefix": ""})"),
+                   "kubernetes.annotation_prefix: not a DNS subdomain"},
+        error_case{kube(R"({"in_cluster": true, "annotation_prefix": "Flannel.io"})"),
+                   "kubernetes.annotation_prefix: not a DNS subdomain"},
+        error_case{kube(R"({"in_cluster": true, "annotation_prefix": "a..b"})"),
+                   "kubernetes.annotation_prefix: not a DNS subdomain"},
+        error_case{kube(R"({"in_cluster": true, "annotation_prefix": "flannel.io/"})"),
+                   "kubernetes.annotation_prefix: not a DNS subdomain"},
+        error_case{kube(R"({"in_cluster": true, "annotation_prefix": "-a.b"})"),
+                   "kubernetes.annotation_prefix: not a DNS subdomain"},
+        error_case{kube(R"({"in_cluster": true, "anotation_prefix": "a"})"),
+                   "kubernetes: unknown key \"anotation_prefix\" (did you mean \"annotation_prefix\"?)"},
+        error_case{kube(R"({"in_cluster": true, "in_cluster": true})"), "kubernetes: duplicate key \"in_cluster\""}));
 
 TEST(config, load_missing_file) {
     auto r = load_config("/nonexistent/vxroute.json");
