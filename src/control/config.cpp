@@ -323,7 +323,7 @@ result<void> parse_kubernetes_object(const json& v, const std::string& path, kub
 
 result<void> parse_root(const json& v, config& c) {
     VXR_TRY(check_object(v, "", {"node_name", "node_ip", "underlay_gateway", "uplink", "vtep_mac", "pod_cidr",
-                                 "vni", "udp_port", "mtu", "pod_mtu", "host_iface", "workers", "idle_backoff_us",
+                                 "cluster_cidr", "vni", "udp_port", "mtu", "pod_mtu", "host_iface", "workers", "idle_backoff_us",
                                  "max_routes", "mbufs", "admin_socket", "state_dir", "eal_args", "peers",
                                  "neighbors", "pods", "kubernetes"}));
     for (const char* key : {"node_name", "node_ip", "uplink", "vtep_mac", "pod_cidr"})
@@ -335,6 +335,11 @@ result<void> parse_root(const json& v, config& c) {
     VXR_TRY(read(get(v, "", "vtep_mac"), c.vtep_mac));
     VXR_TRY(check_unicast("vtep_mac", c.vtep_mac));
     VXR_TRY(read_prefix(get(v, "", "pod_cidr"), c.pod_cidr, false));
+    if (auto f = get(v, "", "cluster_cidr"); f.v) {
+        ipv4_prefix p;
+        VXR_TRY(read_prefix(f, p, false));
+        c.cluster_cidr = p;
+    }
     VXR_TRY(read_uint(get(v, "", "vni"), c.vni, k_vni_range));
     VXR_TRY(read_uint(get(v, "", "udp_port"), c.udp_port, k_udp_port_range));
     VXR_TRY(read_uint(get(v, "", "mtu"), c.mtu, k_mtu_range));
@@ -472,6 +477,8 @@ result<void> validate(const config& c) {
     if (c.node_ip.len < 31 && (c.node_ip.addr == node_net.addr ||
                                c.node_ip.addr.value == (node_net.addr.value | ~node_net.mask())))
         return fail("node_ip", c.node_ip.addr.str() + " is not a host address of " + node_net.str());
+    if (c.cluster_cidr && (c.cluster_cidr->len > c.pod_cidr.len || !c.cluster_cidr->contains(c.pod_cidr.addr)))
+        return fail("cluster_cidr", c.cluster_cidr->str() + " does not contain pod_cidr " + c.pod_cidr.str());
     if (c.underlay_gateway) {
         if (!c.node_ip.contains(*c.underlay_gateway))
             return fail("underlay_gateway", c.underlay_gateway->str() + " is outside node_ip's subnet " +
@@ -578,6 +585,7 @@ std::string to_json(const config& c) {
     write_kv(w, "uplink", c.uplink);
     write_kv(w, "vtep_mac", c.vtep_mac.str());
     write_kv(w, "pod_cidr", c.pod_cidr.str());
+    if (c.cluster_cidr) write_kv(w, "cluster_cidr", c.cluster_cidr->str());
     write_kv(w, "vni", c.vni);
     write_kv(w, "udp_port", c.udp_port);
     write_kv(w, "mtu", c.mtu);

@@ -58,6 +58,7 @@ struct config {
     std::string uplink;               // devargs, e.g. "net_af_packet0,iface=eth1" or a PCI address
     mac_addr vtep_mac;                // inner source MAC of what we send; peers address us by it
     ipv4_prefix pod_cidr;             // this node's pod subnet; gateway = first host address
+    std::optional<ipv4_prefix> cluster_cidr;  // all pods' network: the node reaches remote pods through us
     uint32_t vni = 1;
     uint16_t udp_port = 8472;
     uint16_t mtu = 1500;              // uplink MTU

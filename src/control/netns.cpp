@@ -86,14 +86,19 @@ void unplumb_pod(const std::string& netns, const std::string& ifname) {
     (void)run_command(in_ns(netns, {"ip", "link", "del", "dev", ifname}));
 }
 
-result<void> plumb_host(const std::string& iface, ipv4_prefix node_ip, uint16_t mtu, ipv4_prefix pod_cidr,
-                        ipv4_addr gateway) {
-    const std::vector<std::vector<std::string>> steps = {
-        {"sysctl", "-qw", "net.ipv6.conf." + iface + ".disable_ipv6=1"},
-        {"ip", "addr", "replace", node_ip.str(), "dev", iface},
-        {"ip", "link", "set", "dev", iface, "mtu", std::to_string(mtu), "up"},
-        {"ip", "route", "replace", pod_cidr.str(), "via", gateway.str(), "dev", iface, "onlink"},
+result<void> plumb_host(const host_link& h) {
+    std::vector<std::vector<std::string>> steps = {
+        {"sysctl", "-qw", "net.ipv6.conf." + h.iface + ".disable_ipv6=1"},
+        {"ip", "addr", "replace", h.node_ip.str(), "dev", h.iface},
+        {"ip", "link", "set", "dev", h.iface, "mtu", std::to_string(h.mtu), "up"},
+        {"ip", "route", "replace", h.pod_cidr.str(), "via", h.gateway.str(), "dev", h.iface, "onlink"},
     };
+    if (h.cluster_cidr) {
+        const std::string overlay_src = h.pod_cidr.addr.str();
+        steps.push_back({"ip", "addr", "replace", overlay_src + "/32", "dev", h.iface});
+        steps.push_back({"ip", "route", "replace", h.cluster_cidr->str(), "via", h.gateway.str(), "dev", h.iface,
+                         "onlink", "src", overlay_src});
+    }
     for (auto& s : steps) {
         auto r = run_command(s);
         if (!r) return r;

@@ -3,6 +3,7 @@
 // happens once per pod, never per packet.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,18 @@ result<void> plumb_pod(const pod_link& l);
 void unplumb_pod(const std::string& netns, const std::string& ifname);
 
 // Host exception port: the node IP on it, and a route to our pod subnet via
-// the pod gateway so that the node reaches its pods through vxrouted.
-result<void> plumb_host(const std::string& iface, ipv4_prefix node_ip, uint16_t mtu, ipv4_prefix pod_cidr,
-                        ipv4_addr gateway);
+// the pod gateway so that the node reaches its pods through vxrouted. With a
+// cluster CIDR, the node also reaches remote pods through us, sourcing from
+// <pod subnet>.0/32 as flannel's flannel.1 address does, so that replies
+// come back over any VXLAN peer (vxroute or flannel) to this node.
+struct host_link {
+    std::string iface;
+    ipv4_prefix node_ip;
+    uint16_t mtu = 1500;
+    ipv4_prefix pod_cidr;
+    ipv4_addr gateway;
+    std::optional<ipv4_prefix> cluster_cidr;
+};
+result<void> plumb_host(const host_link& h);
 
 }  // namespace vxr::control

@@ -158,7 +158,7 @@ result<void> router::start() {
                                  fastpath::port_role::host, cfg_.mtu);
         if (!h) return make_error("host port: " + h.err());
         host_ = *h;
-        auto r = plumb_host(cfg_.host_iface, cfg_.node_ip, cfg_.mtu, cfg_.pod_cidr, cfg_.gateway_ip());
+        auto r = plumb_host({cfg_.host_iface, cfg_.node_ip, cfg_.mtu, cfg_.pod_cidr, cfg_.gateway_ip(), cfg_.cluster_cidr});
         if (!r) return make_error("host port: " + r.err());
     }
     for (const auto& n : cfg_.neighbors) {
@@ -173,6 +173,9 @@ result<void> router::start() {
     publish();
     if (auto r = route_add({cfg_.gateway_ip(), 32}, self_nh); !r) return r;
     if (auto r = route_add({cfg_.node_ip.addr, 32}, host_nh); !r) return r;
+    // The node's overlay address (flannel's <subnet>.0): replies to what the
+    // node itself sent to remote pods.
+    if (auto r = route_add({cfg_.pod_cidr.addr, 32}, host_nh); !r) return r;
     for (const auto& p : cfg_.peers)
         if (auto r = add_peer(p); !r) return r;
     for (const auto& p : cfg_.pods)
@@ -384,6 +387,29 @@ void router::handle_waiting(rte_mbuf* m, uint32_t idx) {
     n.pending.push_back(m);
 }
 
+void router::handle_stale_mac(rte_mbuf* m) {
+    constexpr uint64_t k_log_every_s = 60;
+    // The worker validated the outer headers: Ethernet, IPv4 (with options),
+    // UDP, VXLAN, then the inner Ethernet header.
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    const size_t inner = sizeof(rte_ether_hdr) + (ip->version_ihl & 0xf) * 4u + sizeof(rte_udp_hdr) +
+                         sizeof(rte_vxlan_hdr);
+    const auto* eth = rte_pktmbuf_mtod_offset(m, const rte_ether_hdr*, inner);
+    const ipv4_addr src{rte_be_to_cpu_32(ip->src_addr)};
+    stale_sender& st = stale_[src];
+    ++st.frames;
+    st.last_mac = encap::from_rte(eth->dst_addr);
+    const uint64_t now = rte_rdtsc();
+    if (st.logged_tsc == 0 || now - st.logged_tsc > k_log_every_s * tsc_hz_) {
+        st.logged_tsc = now;
+        VXR_LOG_WARN("VXLAN from %s is addressed to VTEP MAC %s, ours is %s: that node has a stale MAC for us "
+                     "(%llu frames dropped so far)",
+                     src.str().c_str(), st.last_mac.str().c_str(), cfg_.vtep_mac.str().c_str(),
+                     static_cast<unsigned long long>(st.frames));
+    }
+    rte_pktmbuf_free(m);
+}
+
 void router::poll() {
     rte_mbuf* pkts[32];
     unsigned handled = 0;
@@ -393,10 +419,11 @@ void router::poll() {
         handled += n;
         for (unsigned i = 0; i < n; ++i) {
             const uint32_t tag = pkts[i]->hash.usr;
-            if (fastpath::punt_tag_kind(tag) == fastpath::punt_kind::arp)
-                handle_arp(pkts[i]);
-            else
-                handle_waiting(pkts[i], fastpath::punt_tag_index(tag));
+            switch (fastpath::punt_tag_kind(tag)) {
+                case fastpath::punt_kind::arp: handle_arp(pkts[i]); break;
+                case fastpath::punt_kind::stale_mac: handle_stale_mac(pkts[i]); break;
+                default: handle_waiting(pkts[i], fastpath::punt_tag_index(tag));
+            }
         }
     }
     const uint64_t now = rte_rdtsc();

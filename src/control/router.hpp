@@ -94,6 +94,7 @@ private:
     void route_del(ipv4_prefix p);
     void handle_arp(rte_mbuf* m);
     void handle_waiting(rte_mbuf* m, uint32_t neighbor);
+    void handle_stale_mac(rte_mbuf* m);
     void learn(ipv4_addr ip, const mac_addr& mac);
     void send_probe(neighbor& n, bool unicast);
     void flush_pending(neighbor& n);
@@ -115,6 +116,14 @@ private:
     uint32_t peer_slots_ = 0;
     std::vector<neighbor> neighbors_;
     std::map<ipv4_prefix, uint32_t> routes_;  // what we put in the LPM
+    // VXLAN senders whose inner destination MAC is not our VTEP MAC: a peer
+    // that cached an old MAC for us blackholes its traffic; this names it.
+    struct stale_sender {
+        uint64_t frames = 0;
+        mac_addr last_mac;
+        uint64_t logged_tsc = 0;
+    };
+    std::map<ipv4_addr, stale_sender> stale_;
     control_counters counters_;
     uint64_t generation_ = 0;
     uint64_t tsc_hz_ = 0;

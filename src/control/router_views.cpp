@@ -165,6 +165,20 @@ std::string router::show(const std::string& what) const {
             kv(w, "next_hop", p.next_hop.str());
             kv(w, "next_hop_mac", n.mac.str());
             kv(w, "state", state_name(n.state));
+            auto st = stale_.find(ip);
+            kv(w, "stale_mac_drops", st == stale_.end() ? 0 : st->second.frames);
+            w.EndObject();
+        }
+        w.EndArray();
+        // Senders with a stale VTEP MAC for us, peers or not.
+        w.Key("stale_mac_senders");
+        w.StartArray();
+        for (const auto& [ip, st] : stale_) {
+            w.StartObject();
+            kv(w, "node_ip", ip.str());
+            kv(w, "frames", st.frames);
+            kv(w, "their_mac_for_us", st.last_mac.str());
+            kv(w, "our_vtep_mac", cfg_.vtep_mac.str());
             w.EndObject();
         }
         w.EndArray();

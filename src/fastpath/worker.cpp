@@ -202,10 +202,33 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
             auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
             const auto chk = encap::check_ipv4(ip, len - sizeof(rte_ether_hdr), m->ol_flags);
             if (unlikely(chk != encap::ipv4_check::ok)) { drop(m, ipv4_drop(chk)); continue; }
-            if (ip->dst_addr != s.node_ip_be || ip->next_proto_id != IPPROTO_UDP) { tx_host(s, m); continue; }
+            if (ip->dst_addr != s.node_ip_be) {
+                // A flannel peer with DirectRouting on our L2 sends pod traffic
+                // unencapsulated to our MAC; everything else is the node's.
+                uint32_t nh;
+                if (rte_lpm_lookup(p_.shared->lpm, rte_be_to_cpu_32(ip->dst_addr), &nh) == 0 &&
+                    nh < s.nexthops.size() && s.nexthops[nh].kind == nh_kind::pod) {
+                    trim_to_ip(m, ip);
+                    routed[nr] = m;
+                    dst[nr++] = rte_be_to_cpu_32(ip->dst_addr);
+                    continue;
+                }
+                tx_host(s, m);
+                continue;
+            }
+            if (ip->next_proto_id != IPPROTO_UDP) { tx_host(s, m); continue; }
             trim_to_ip(m, ip);
             const auto r = encap::vxlan_parse(m, s.udp_port_be, s.vni_be, s.vtep_mac);
             if (r.status == encap::vxlan_status::not_vxlan) { tx_host(s, m); continue; }
+            if (unlikely(r.status == encap::vxlan_status::wrong_inner_mac)) {
+                // Dropped, and shown to the control thread so that the operator
+                // sees which peer holds a stale VTEP MAC for us.
+                c_.drop(drop_reason::vxlan_wrong_inner_mac);
+                m->hash.usr = punt_tag(punt_kind::stale_mac, 0);
+                m->port = in_port;
+                if (rte_ring_mp_enqueue(p_.shared->punt, m) != 0) rte_pktmbuf_free(m);
+                continue;
+            }
             if (unlikely(r.status != encap::vxlan_status::ok)) { drop(m, vxlan_drop(r.status)); continue; }
             rte_pktmbuf_adj(m, r.outer_len);
             c_.decapsulated.add();

@@ -17,7 +17,7 @@ namespace vxr::fastpath {
 
 // What a punted packet is waiting for (stored in mbuf->hash.usr with the
 // index in the low 24 bits; mbuf->port holds the ingress port).
-enum class punt_kind : uint8_t { arp = 1, neighbor_wait = 2 };
+enum class punt_kind : uint8_t { arp = 1, neighbor_wait = 2, stale_mac = 3 };
 inline uint32_t punt_tag(punt_kind k, uint32_t idx) { return static_cast<uint32_t>(k) << 24 | (idx & 0xffffff); }
 inline punt_kind punt_tag_kind(uint32_t tag) { return static_cast<punt_kind>(tag >> 24); }
 inline uint32_t punt_tag_index(uint32_t tag) { return tag & 0xffffff; }

@@ -23,6 +23,7 @@ const char* const k_full_config = R"({
   "uplink": "0000:3b:00.0",
   "vtep_mac": "02:00:00:00:00:07",
   "pod_cidr": "10.244.7.0/24",
+  "cluster_cidr": "10.244.0.0/16",
   "vni": 42,
   "udp_port": 4789,
   "mtu": 9000,
@@ -104,7 +105,7 @@ bool same(const config& a, const config& b) {
             x.annotation_prefix != y.annotation_prefix || x.publish != y.publish)
             return false;
     }
-    return a.node_name == b.node_name && a.node_ip == b.node_ip && a.underlay_gateway == b.underlay_gateway &&
+    return a.node_name == b.node_name && a.node_ip == b.node_ip && a.underlay_gateway == b.underlay_gateway && a.cluster_cidr == b.cluster_cidr &&
            a.uplink == b.uplink && a.vtep_mac == b.vtep_mac && a.pod_cidr == b.pod_cidr && a.vni == b.vni &&
            a.udp_port == b.udp_port && a.mtu == b.mtu && a.pod_mtu == b.pod_mtu && a.host_iface == b.host_iface &&
            a.workers == b.workers && a.idle_backoff_us == b.idle_backoff_us && a.max_routes == b.max_routes &&
@@ -330,6 +331,8 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{with("pod_cidr", "\"10.244.1.1/24\""), "pod_cidr: host bits set in \"10.244.1.1/24\""},
         error_case{with("pod_cidr", "\"10.244.1.0/31\""), "pod_cidr: prefix length must be at most 30"},
         error_case{with("underlay_gateway", "\"10.0.0.1\""), "underlay_gateway: 10.0.0.1 is outside node_ip's subnet"},
+        error_case{with("cluster_cidr", "\"10.245.0.0/16\""), "cluster_cidr: 10.245.0.0/16 does not contain pod_cidr"},
+        error_case{with("cluster_cidr", "\"10.244.1.0/25\""), "cluster_cidr: 10.244.1.0/25 does not contain pod_cidr"},
         error_case{with("vtep_mac", "\"02:00:00:00:00\""), "vtep_mac: not a MAC address"},
         error_case{with("vtep_mac", "\"03:00:00:00:00:01\""), "vtep_mac: must be a unicast MAC"},
         error_case{with("vtep_mac", "\"00:00:00:00:00:00\""), "vtep_mac: must not be all-zero"},
