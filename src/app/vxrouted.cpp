@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
     if (print_config) std::printf("%s\n", vxr::control::to_json(*cfg).c_str());
     if (check_only || print_config) return 0;
 
-    std::vector<std::string> eal = {"vxrouted"};
+    // vhost-user narrates every message at INFO; eal_args may raise it again.
+    std::vector<std::string> eal = {"vxrouted", "--log-level=lib.vhost.config:warning"};
     bool no_huge = false;
     for (const auto& a : cfg->eal_args) {
         eal.push_back(a);

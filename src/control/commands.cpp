@@ -82,7 +82,7 @@ std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& 
             return reply_error(std::string("\"") + key + "\" must be an object");
         if (cmd == "pod-add") {
             auto p = parse_pod(member_json(it->value));
-            return p ? done(r.add_pod(*p)) : reply_error(p.err());
+            return p ? done(r.add_pod(*p, true)) : reply_error(p.err());
         }
         auto p = parse_peer(member_json(it->value));
         return p ? done(r.add_peer(*p)) : reply_error(p.err());

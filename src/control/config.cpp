@@ -250,10 +250,15 @@ result<void> check_pod(const pod_config& p, const std::string& path) {
         if (!ok)
             return fail(path + ".name", "may contain only letters, digits, '.', '_' and '-': " + quote(p.name));
     }
-    if (p.netns.empty() == p.devargs.empty())
-        return fail(path, "exactly one of netns (kernel pod) or devargs (DPDK pod port) must be set");
-    if (!p.netns.empty()) {
-        if (p.mac) return fail(path + ".mac", "only allowed with devargs (a kernel pod's MAC comes from its interface)");
+    if (int(!p.netns.empty()) + int(!p.devargs.empty()) + int(!p.vhost_socket.empty()) != 1)
+        return fail(path, "exactly one of netns (kernel pod), vhost_socket (DPDK pod over vhost-user) or devargs "
+                          "(any DPDK device) must be set");
+    if (!p.vhost_socket.empty() && !p.mac) return fail(path + ".mac", "required for a vhost-user pod");
+    if (!p.vhost_socket.empty() && p.vhost_socket != "auto" && p.vhost_socket[0] != '/')
+        return fail(path + ".vhost_socket", "must be \"auto\" or an absolute path: " + quote(p.vhost_socket));
+    if (!p.netns.empty() || !p.vhost_socket.empty()) {
+        if (p.mac && !p.netns.empty())
+            return fail(path + ".mac", "only allowed with devargs or vhost_socket (a kernel pod's MAC comes from its interface)");
         if (p.ifname.empty()) return fail(path + ".ifname", "must not be empty");
         if (p.ifname.size() > k_max_ifname)
             return fail(path + ".ifname", "must be at most " + std::to_string(k_max_ifname) + " characters: " +
@@ -274,7 +279,7 @@ result<void> check_peer(const peer_config& p, const std::string& path) {
 }
 
 result<void> parse_pod_object(const json& v, const std::string& path, pod_config& p) {
-    VXR_TRY(check_object(v, path, {"name", "ip", "netns", "ifname", "devargs", "mac"}));
+    VXR_TRY(check_object(v, path, {"name", "ip", "netns", "ifname", "devargs", "vhost_socket", "mac"}));
     auto name = get(v, path, "name");
     auto ip = get(v, path, "ip");
     auto ifname = get(v, path, "ifname");
@@ -285,9 +290,10 @@ result<void> parse_pod_object(const json& v, const std::string& path, pod_config
     VXR_TRY(read(get(v, path, "netns"), p.netns));
     VXR_TRY(read(ifname, p.ifname));
     VXR_TRY(read(get(v, path, "devargs"), p.devargs));
+    VXR_TRY(read(get(v, path, "vhost_socket"), p.vhost_socket));
     VXR_TRY(read(get(v, path, "mac"), p.mac));
     if (ifname.v && !p.devargs.empty() && p.netns.empty())
-        return fail(ifname.path, "only allowed with netns (a DPDK pod port has no kernel interface)");
+        return fail(ifname.path, "only allowed with netns or vhost_socket (a devargs pod port has no interface name)");
     return check_pod(p, path);
 }
 
@@ -324,7 +330,7 @@ result<void> parse_kubernetes_object(const json& v, const std::string& path, kub
 result<void> parse_root(const json& v, config& c) {
     VXR_TRY(check_object(v, "", {"node_name", "node_ip", "underlay_gateway", "uplink", "vtep_mac", "pod_cidr",
                                  "cluster_cidr", "vni", "udp_port", "mtu", "pod_mtu", "host_iface", "workers", "idle_backoff_us",
-                                 "max_routes", "mbufs", "admin_socket", "state_dir", "eal_args", "peers",
+                                 "max_routes", "mbufs", "admin_socket", "state_dir", "socket_dir", "eal_args", "peers",
                                  "neighbors", "pods", "kubernetes"}));
     for (const char* key : {"node_name", "node_ip", "uplink", "vtep_mac", "pod_cidr"})
         VXR_TRY(require(get(v, "", key)));
@@ -355,6 +361,7 @@ result<void> parse_root(const json& v, config& c) {
     VXR_TRY(read_uint(get(v, "", "mbufs"), c.mbufs, k_mbufs_range));
     VXR_TRY(read(get(v, "", "admin_socket"), c.admin_socket));
     VXR_TRY(read(get(v, "", "state_dir"), c.state_dir));
+    VXR_TRY(read(get(v, "", "socket_dir"), c.socket_dir));
     VXR_TRY(read_array(get(v, "", "eal_args"), [&](const json& e, const std::string& path) -> result<void> {
         std::string s;
         VXR_TRY(read(field{&e, path}, s));
@@ -574,6 +581,29 @@ const char* default_config_json() {
 )";
 }
 
+namespace {
+template <typename W>
+void write_pod(W& w, const pod_config& p) {
+    w.StartObject();
+    write_kv(w, "name", p.name);
+    write_kv(w, "ip", p.ip.str());
+    // ifname is meaningful (and accepted) only for kernel and vhost-user pods.
+    if (!p.netns.empty()) write_kv(w, "netns", p.netns);
+    if (!p.vhost_socket.empty()) write_kv(w, "vhost_socket", p.vhost_socket);
+    if (p.devargs.empty()) write_kv(w, "ifname", p.ifname);
+    if (!p.devargs.empty()) write_kv(w, "devargs", p.devargs);
+    if (p.mac) write_kv(w, "mac", p.mac->str());
+    w.EndObject();
+}
+}  // namespace
+
+std::string to_json(const pod_config& p) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    write_pod(w, p);
+    return sb.GetString();
+}
+
 // Compact on purpose: the admin protocol is one JSON object per line.
 std::string to_json(const config& c) {
     rapidjson::StringBuffer sb;
@@ -597,6 +627,7 @@ std::string to_json(const config& c) {
     write_kv(w, "mbufs", c.mbufs);
     write_kv(w, "admin_socket", c.admin_socket);
     write_kv(w, "state_dir", c.state_dir);
+    write_kv(w, "socket_dir", c.socket_dir);
     w.Key("eal_args");
     w.StartArray();
     for (const auto& a : c.eal_args) w.String(a.data(), static_cast<rapidjson::SizeType>(a.size()));
@@ -623,19 +654,7 @@ std::string to_json(const config& c) {
     w.EndArray();
     w.Key("pods");
     w.StartArray();
-    for (const auto& p : c.pods) {
-        w.StartObject();
-        write_kv(w, "name", p.name);
-        write_kv(w, "ip", p.ip.str());
-        // ifname is meaningful (and accepted) only for kernel pods.
-        if (!p.netns.empty()) {
-            write_kv(w, "netns", p.netns);
-            write_kv(w, "ifname", p.ifname);
-        }
-        if (!p.devargs.empty()) write_kv(w, "devargs", p.devargs);
-        if (p.mac) write_kv(w, "mac", p.mac->str());
-        w.EndObject();
-    }
+    for (const auto& p : c.pods) write_pod(w, p);
     w.EndArray();
     if (const auto& k = c.kubernetes) {
         w.Key("kubernetes");

@@ -26,18 +26,22 @@ struct neighbor_config {
     mac_addr mac;
 };
 
-// A pod attached to this node. Exactly one of netns / devargs is set:
+// A pod attached to this node. Exactly one of netns / devargs / vhost_socket is set:
 // - netns: a kernel pod; vxrouted creates a tap interface, moves it into
 //   the namespace (a name under /var/run/netns or a path), renames it to
 //   ifname, sets ip/prefix-len of the pod CIDR, MTU and a default route.
 // - devargs: a DPDK device used as the pod port as is (tests, benchmarks);
 //   mac is then the pod's MAC (frames to the pod carry it as destination).
+// - vhost_socket: a DPDK pod over vhost-user; vxrouted is the reconnecting
+//   client of the pod's virtio-user server socket ("auto" = socket_dir/
+//   <name>-<ifname>.sock, Userspace CNI's shared-dir naming); mac required.
 struct pod_config {
     std::string name;
     ipv4_addr ip;
     std::string netns;
     std::string ifname = "eth0";
     std::string devargs;
+    std::string vhost_socket;
     std::optional<mac_addr> mac;
 };
 
@@ -69,7 +73,8 @@ struct config {
     uint32_t max_routes = 1u << 20;
     uint32_t mbufs = 16384;
     std::string admin_socket = "/run/vxroute/vxrouted.sock";
-    std::string state_dir = "/var/lib/vxroute";
+    std::string state_dir = "/var/lib/vxroute";  // pods added at run time survive restarts here
+    std::string socket_dir = "/var/run/vxroute/sockets";  // vhost-user sockets of "auto" pods
     std::vector<std::string> eal_args;  // extra EAL arguments (-l, --file-prefix, ...)
     std::vector<peer_config> peers;
     std::vector<neighbor_config> neighbors;
@@ -99,5 +104,6 @@ const char* default_config_json();
 
 // Serialize back to JSON (vxrouted --print-config, and the admin socket).
 std::string to_json(const config& c);
+std::string to_json(const pod_config& p);  // one pod object, as parse_pod reads it
 
 }  // namespace vxr::control

@@ -5,6 +5,12 @@
 #include <rte_ethdev.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include <unistd.h>
 
 #include "common/log.hpp"
 #include "control/netns.hpp"
@@ -180,16 +186,66 @@ result<void> router::start() {
         if (auto r = add_peer(p); !r) return r;
     for (const auto& p : cfg_.pods)
         if (auto r = add_pod(p); !r) return r;
+    restore_state();
     return {};
 }
 
+std::string router::state_file() const { return cfg_.state_dir + "/" + cfg_.node_name + "-pods.jsonl"; }
+
+// One pod object per line, written whole and renamed into place so that a
+// crash never leaves half a file.
+void router::save_state() const {
+    if (auto r = run_command({"mkdir", "-p", cfg_.state_dir}); !r) {
+        VXR_LOG_WARN("state_dir: %s; pods added at run time will not survive a restart", r.err().c_str());
+        return;
+    }
+    const std::string tmp = state_file() + ".tmp";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    if (f == nullptr) {
+        VXR_LOG_WARN("cannot write %s: %s", tmp.c_str(), std::strerror(errno));
+        return;
+    }
+    for (const auto& [name, pod] : pods_)
+        if (pod.runtime) std::fprintf(f, "%s\n", to_json(pod.cfg).c_str());
+    const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+    std::fclose(f);
+    if (!ok || std::rename(tmp.c_str(), state_file().c_str()) != 0)
+        VXR_LOG_WARN("cannot save %s: %s", state_file().c_str(), std::strerror(errno));
+}
+
+void router::restore_state() {
+    std::ifstream in(state_file());
+    if (!in) return;
+    std::string line;
+    size_t restored = 0, dropped = 0;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        auto p = parse_pod(line);
+        if (!p) {
+            VXR_LOG_WARN("%s: skipping a saved pod: %s", state_file().c_str(), p.err().c_str());
+            ++dropped;
+            continue;
+        }
+        if (pods_.count(p->name)) continue;  // the config file names it now
+        if (auto r = add_pod(*p, true); !r) {
+            VXR_LOG_WARN("saved pod %s not restored: %s", p->name.c_str(), r.err().c_str());
+            ++dropped;
+            continue;
+        }
+        ++restored;
+    }
+    if (restored || dropped) VXR_LOG_INFO("restored %zu pods from %s (%zu dropped)", restored, state_file().c_str(), dropped);
+    save_state();
+}
+
 void router::shutdown() {
+    shutting_down_ = true;  // the pods go with the process, not from the saved state
     std::vector<std::string> names;
     for (const auto& [name, pod] : pods_) names.push_back(name);
     for (const auto& n : names) (void)remove_pod(n);
 }
 
-result<void> router::add_pod(const pod_config& p) {
+result<void> router::add_pod(const pod_config& p, bool runtime) {
     if (pods_.count(p.name)) return make_error("pod " + p.name + " already exists");
     for (const auto& [name, pod] : pods_)
         if (pod.cfg.ip == p.ip) return make_error("pod " + p.name + ": IP " + p.ip.str() + " is used by pod " + name);
@@ -214,6 +270,19 @@ result<void> router::add_pod(const pod_config& p) {
             unplumb_pod(p.netns, p.ifname);
             return make_error("pod " + p.name + ": " + r.err());
         }
+    } else if (!p.vhost_socket.empty()) {
+        st.vhost_path = p.vhost_socket == "auto" ? cfg_.socket_dir + "/" + p.name + "-" + p.ifname + ".sock"
+                                                 : p.vhost_socket;
+        if (auto r = run_command({"mkdir", "-p", st.vhost_path.substr(0, st.vhost_path.rfind('/'))}); !r)
+            return make_error("pod " + p.name + ": " + r.err());
+        // We are the reconnecting client, the pod's virtio-user the server:
+        // either side may restart. One queue pair per worker.
+        auto port = dp_.attach_port("net_vhost_p" + std::to_string(tap_seq_++) + ",iface=" + st.vhost_path +
+                                        ",client=1,queues=" + std::to_string(dp_.workers()),
+                                    fastpath::port_role::pod, cfg_.effective_pod_mtu());
+        if (!port) return make_error("pod " + p.name + ": " + port.err());
+        st.port = *port;
+        st.mac = *p.mac;
     } else {
         if (!p.mac) return make_error("pod " + p.name + ": a devargs pod needs its mac");
         auto port = dp_.attach_port(p.devargs, fastpath::port_role::pod, cfg_.effective_pod_mtu());
@@ -222,9 +291,11 @@ result<void> router::add_pod(const pod_config& p) {
         st.mac = *p.mac;
     }
     st.nh = alloc_nh({fastpath::nh_kind::pod, st.port, 0, encap::to_rte(st.mac)});
+    st.runtime = runtime;
     auto& pod = pods_[p.name] = std::move(st);
     publish();
     if (auto r = route_add({p.ip, 32}, pod.nh); !r) return r;
+    if (runtime) save_state();
     VXR_LOG_INFO("pod %s: %s on port %u (%s)", p.name.c_str(), p.ip.str().c_str(), pod.port, pod.mac.str().c_str());
     return {};
 }
@@ -243,6 +314,7 @@ result<void> router::remove_pod(const std::string& name) {
     dp_.detach_port(st.port);
     if (!st.cfg.netns.empty()) unplumb_pod(st.cfg.netns, st.cfg.ifname);
     free_nh(st.nh);
+    if (st.runtime && !shutting_down_) save_state();
     VXR_LOG_INFO("pod %s removed", name.c_str());
     return {};
 }

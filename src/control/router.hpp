@@ -53,7 +53,9 @@ public:
     // Remove pods' ports and interfaces (SIGTERM).
     void shutdown();
 
-    result<void> add_pod(const pod_config& p);
+    // `runtime`: added through the admin socket (or the CNI plugin), so it is
+    // kept in state_dir and re-created when vxrouted restarts.
+    result<void> add_pod(const pod_config& p, bool runtime = false);
     result<void> remove_pod(const std::string& name);
     result<void> add_peer(const peer_config& p);
     result<void> remove_peer(ipv4_addr node_ip);
@@ -75,7 +77,12 @@ private:
         mac_addr mac;
         uint32_t nh = 0;
         std::string tap;  // our-side tap name for kernel pods
+        std::string vhost_path;  // vhost-user pods: the socket we connect to
+        bool runtime = false;
     };
+    std::string state_file() const;
+    void save_state() const;
+    void restore_state();
     struct peer_state {
         peer_config cfg;
         uint32_t nh = 0;
@@ -108,6 +115,7 @@ private:
     uint16_t retiring_port_ = RTE_MAX_ETHPORTS;  // attached, but left out of the next snapshot
     mac_addr uplink_mac_;
     uint32_t tap_seq_ = 0;
+    bool shutting_down_ = false;
     std::map<std::string, pod_state> pods_;
     std::map<ipv4_addr, peer_state> peers_;
     std::vector<std::optional<fastpath::nexthop>> nexthops_;  // by LPM next-hop index

@@ -107,6 +107,8 @@ std::string router::show(const std::string& what) const {
             rte_eth_link link{};
             rte_eth_link_get_nowait(p->id, &link);
             kv(w, "link", link.link_status ? "up" : "down");
+            kv(w, "link_changes", p->link_changes.load(std::memory_order_relaxed));
+            kv(w, "queue_state_changes", p->queue_state_changes.load(std::memory_order_relaxed));
             uint64_t rx = 0, tx = 0, txd = 0;
             for (unsigned i = 0; i < dp_.workers(); ++i) {
                 rx += dp_.counters(i).ports[p->id].rx_packets.get();
@@ -207,9 +209,11 @@ std::string router::show(const std::string& what) const {
             kv(w, "ip", p.cfg.ip.str());
             kv(w, "mac", p.mac.str());
             kv(w, "port", p.port);
-            kv(w, "kind", p.cfg.netns.empty() ? "dpdk" : "kernel");
-            kv(w, "netns", p.cfg.netns.empty() ? "-" : p.cfg.netns);
-            kv(w, "ifname", p.cfg.netns.empty() ? "-" : p.cfg.ifname);
+            kv(w, "kind", !p.cfg.netns.empty() ? "kernel" : !p.vhost_path.empty() ? "vhost-user" : "dpdk");
+            kv(w, "attach", !p.cfg.netns.empty() ? p.cfg.netns + ":" + p.cfg.ifname
+                            : !p.vhost_path.empty() ? p.vhost_path
+                                                    : p.cfg.devargs);
+            kv(w, "runtime", p.runtime ? "yes" : "no");
             w.EndObject();
         }
         w.EndArray();

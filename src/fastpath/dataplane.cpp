@@ -26,6 +26,13 @@ constexpr unsigned k_punt_ring = 4096;   // ARP bursts and packets waiting for a
 constexpr unsigned k_inject_ring = 1024;
 
 std::string errstr(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
+
+// DPDK's interrupt thread (vhost-user connect/disconnect, vring state).
+int on_port_event(uint16_t, rte_eth_event_type type, void* arg, void*) {
+    auto* p = static_cast<port_info*>(arg);
+    (type == RTE_ETH_EVENT_INTR_LSC ? p->link_changes : p->queue_state_changes).fetch_add(1, std::memory_order_relaxed);
+    return 0;
+}
 }  // namespace
 
 dataplane::~dataplane() {
@@ -123,6 +130,7 @@ result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role ro
     if (info.max_rx_queues < q || info.max_tx_queues < q)
         return fail("device has too few queues for " + std::to_string(q) + " workers", EINVAL);
     rte_eth_conf conf{};
+    if (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) conf.intr_conf.lsc = 1;
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
     if ((rc = rte_eth_dev_configure(id, q, q, &conf)) != 0) return fail("cannot configure", rc);
@@ -151,12 +159,16 @@ result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role ro
             return fail("cannot allocate TX buffers", ENOMEM);
         }
     }
+    rte_eth_dev_callback_register(id, RTE_ETH_EVENT_INTR_LSC, on_port_event, pi.get());
+    rte_eth_dev_callback_register(id, RTE_ETH_EVENT_QUEUE_STATE, on_port_event, pi.get());
     ports_[id] = std::move(pi);
     return id;
 }
 
 void dataplane::detach_port(uint16_t id) {
     if (id >= RTE_MAX_ETHPORTS || !ports_[id]) return;
+    rte_eth_dev_callback_unregister(id, RTE_ETH_EVENT_INTR_LSC, on_port_event, ports_[id].get());
+    rte_eth_dev_callback_unregister(id, RTE_ETH_EVENT_QUEUE_STATE, on_port_event, ports_[id].get());
     rte_eth_dev_info info{};
     const bool have_info = rte_eth_dev_info_get(id, &info) == 0;
     rte_eth_dev_stop(id);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ struct port_info {
     rte_ether_addr mac{};
     uint16_t mtu = 1500;
     std::array<rte_eth_dev_tx_buffer*, k_max_workers> txb{};
+    // Written by DPDK's interrupt/vhost thread (link up/down, a vring enabled
+    // or disabled by the pod side), read by the control thread.
+    std::atomic<uint64_t> link_changes{0};
+    std::atomic<uint64_t> queue_state_changes{0};
 };
 
 class dataplane {

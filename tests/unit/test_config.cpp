@@ -467,10 +467,25 @@ TEST(config, parse_pod) {
     ASSERT_TRUE(d->mac.has_value());
     EXPECT_EQ(d->mac->str(), "02:00:00:00:01:0a");
 
+    auto v = parse_pod(R"({"name":"dp","ip":"10.244.1.11","vhost_socket":"auto","mac":"02:00:00:00:01:0b"})");
+    ASSERT_TRUE(v.ok()) << v.err();
+    EXPECT_EQ(v->vhost_socket, "auto");
+    EXPECT_EQ(v->ifname, "eth0");
+    auto back = parse_pod(to_json(*v));
+    ASSERT_TRUE(back.ok()) << back.err();
+    EXPECT_EQ(back->vhost_socket, "auto");
+    EXPECT_EQ(back->mac, v->mac);
+    EXPECT_EQ(back->ip, v->ip);
+
     struct {
         const char* json;
         const char* expected;
     } bad[] = {
+        {R"({"name":"p","ip":"10.0.0.1","vhost_socket":"auto"})", "pod.mac: required for a vhost-user pod"},
+        {R"({"name":"p","ip":"10.0.0.1","vhost_socket":"x.sock","mac":"02:00:00:00:01:0b"})",
+         "pod.vhost_socket: must be \"auto\" or an absolute path"},
+        {R"({"name":"p","ip":"10.0.0.1","vhost_socket":"auto","netns":"n","mac":"02:00:00:00:01:0b"})",
+         "pod: exactly one of netns"},
         {R"({"name":"p","ip":"10.0.0","netns":"n"})", "pod.ip: not an IPv4 address: \"10.0.0\""},
         {R"({"name":"p","ip":"10.0.0.1","netns":"n","x":1})", "pod: unknown key \"x\""},
         {R"({"ip":"10.0.0.1","netns":"n"})", "pod.name: required"},
