@@ -131,6 +131,17 @@ std::string compact(const json& v) {
 std::string scalar_text(const json& v) {
     if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
     if (v.IsNull()) return "-";
+    // An object inside a table cell (per-worker drops) shows its non-zero
+    // members only, so that a row stays readable.
+    if (v.IsObject()) {
+        std::string out;
+        for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+            if (m->value.IsNumber() && m->value.GetDouble() == 0.0) continue;
+            if (!out.empty()) out += ",";
+            out.append(m->name.GetString(), m->name.GetStringLength()).append("=").append(scalar_text(m->value));
+        }
+        return out.empty() ? "-" : out;
+    }
     return compact(v);
 }
 
