@@ -2,6 +2,7 @@
 // path ("pods[1].ip") so that a single line tells the operator what to fix;
 // parsing stops at the first error because later ones are mostly echoes.
 #include "control/config.hpp"
+#include "control/json_out.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -406,18 +407,6 @@ result<void> parse_document(const std::string& text, rapidjson::Document& doc, c
     return {};
 }
 
-template <typename W>
-void write_kv(W& w, const char* key, const std::string& value) {
-    w.Key(key);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-template <typename W>
-void write_kv(W& w, const char* key, uint64_t value) {
-    w.Key(key);
-    w.Uint64(value);
-}
-
 }  // namespace
 
 result<config> parse_config(const std::string& json_text) {
@@ -585,14 +574,14 @@ namespace {
 template <typename W>
 void write_pod(W& w, const pod_config& p) {
     w.StartObject();
-    write_kv(w, "name", p.name);
-    write_kv(w, "ip", p.ip.str());
+    kv(w, "name", p.name);
+    kv(w, "ip", p.ip.str());
     // ifname is meaningful (and accepted) only for kernel and vhost-user pods.
-    if (!p.netns.empty()) write_kv(w, "netns", p.netns);
-    if (!p.vhost_socket.empty()) write_kv(w, "vhost_socket", p.vhost_socket);
-    if (p.devargs.empty()) write_kv(w, "ifname", p.ifname);
-    if (!p.devargs.empty()) write_kv(w, "devargs", p.devargs);
-    if (p.mac) write_kv(w, "mac", p.mac->str());
+    if (!p.netns.empty()) kv(w, "netns", p.netns);
+    if (!p.vhost_socket.empty()) kv(w, "vhost_socket", p.vhost_socket);
+    if (p.devargs.empty()) kv(w, "ifname", p.ifname);
+    if (!p.devargs.empty()) kv(w, "devargs", p.devargs);
+    if (p.mac) kv(w, "mac", p.mac->str());
     w.EndObject();
 }
 }  // namespace
@@ -609,25 +598,25 @@ std::string to_json(const config& c) {
     rapidjson::StringBuffer sb;
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);
     w.StartObject();
-    write_kv(w, "node_name", c.node_name);
-    write_kv(w, "node_ip", c.node_ip.str());
-    if (c.underlay_gateway) write_kv(w, "underlay_gateway", c.underlay_gateway->str());
-    write_kv(w, "uplink", c.uplink);
-    write_kv(w, "vtep_mac", c.vtep_mac.str());
-    write_kv(w, "pod_cidr", c.pod_cidr.str());
-    if (c.cluster_cidr) write_kv(w, "cluster_cidr", c.cluster_cidr->str());
-    write_kv(w, "vni", c.vni);
-    write_kv(w, "udp_port", c.udp_port);
-    write_kv(w, "mtu", c.mtu);
-    write_kv(w, "pod_mtu", c.pod_mtu);
-    write_kv(w, "host_iface", c.host_iface);
-    write_kv(w, "workers", c.workers);
-    write_kv(w, "idle_backoff_us", c.idle_backoff_us);
-    write_kv(w, "max_routes", c.max_routes);
-    write_kv(w, "mbufs", c.mbufs);
-    write_kv(w, "admin_socket", c.admin_socket);
-    write_kv(w, "state_dir", c.state_dir);
-    write_kv(w, "socket_dir", c.socket_dir);
+    kv(w, "node_name", c.node_name);
+    kv(w, "node_ip", c.node_ip.str());
+    if (c.underlay_gateway) kv(w, "underlay_gateway", c.underlay_gateway->str());
+    kv(w, "uplink", c.uplink);
+    kv(w, "vtep_mac", c.vtep_mac.str());
+    kv(w, "pod_cidr", c.pod_cidr.str());
+    if (c.cluster_cidr) kv(w, "cluster_cidr", c.cluster_cidr->str());
+    kv(w, "vni", c.vni);
+    kv(w, "udp_port", c.udp_port);
+    kv(w, "mtu", c.mtu);
+    kv(w, "pod_mtu", c.pod_mtu);
+    kv(w, "host_iface", c.host_iface);
+    kv(w, "workers", c.workers);
+    kv(w, "idle_backoff_us", c.idle_backoff_us);
+    kv(w, "max_routes", c.max_routes);
+    kv(w, "mbufs", c.mbufs);
+    kv(w, "admin_socket", c.admin_socket);
+    kv(w, "state_dir", c.state_dir);
+    kv(w, "socket_dir", c.socket_dir);
     w.Key("eal_args");
     w.StartArray();
     for (const auto& a : c.eal_args) w.String(a.data(), static_cast<rapidjson::SizeType>(a.size()));
@@ -636,10 +625,10 @@ std::string to_json(const config& c) {
     w.StartArray();
     for (const auto& p : c.peers) {
         w.StartObject();
-        if (!p.name.empty()) write_kv(w, "name", p.name);
-        write_kv(w, "node_ip", p.node_ip.str());
-        write_kv(w, "vtep_mac", p.vtep_mac.str());
-        write_kv(w, "pod_cidr", p.pod_cidr.str());
+        if (!p.name.empty()) kv(w, "name", p.name);
+        kv(w, "node_ip", p.node_ip.str());
+        kv(w, "vtep_mac", p.vtep_mac.str());
+        kv(w, "pod_cidr", p.pod_cidr.str());
         w.EndObject();
     }
     w.EndArray();
@@ -647,8 +636,8 @@ std::string to_json(const config& c) {
     w.StartArray();
     for (const auto& n : c.neighbors) {
         w.StartObject();
-        write_kv(w, "ip", n.ip.str());
-        write_kv(w, "mac", n.mac.str());
+        kv(w, "ip", n.ip.str());
+        kv(w, "mac", n.mac.str());
         w.EndObject();
     }
     w.EndArray();
@@ -659,12 +648,12 @@ std::string to_json(const config& c) {
     if (const auto& k = c.kubernetes) {
         w.Key("kubernetes");
         w.StartObject();
-        if (!k->kubeconfig.empty()) write_kv(w, "kubeconfig", k->kubeconfig);
+        if (!k->kubeconfig.empty()) kv(w, "kubeconfig", k->kubeconfig);
         if (k->in_cluster) {
             w.Key("in_cluster");
             w.Bool(true);
         }
-        write_kv(w, "annotation_prefix", k->annotation_prefix);
+        kv(w, "annotation_prefix", k->annotation_prefix);
         w.Key("publish");
         w.Bool(k->publish);
         w.EndObject();

@@ -1,4 +1,5 @@
 #include "control/k8s_bridge.hpp"
+#include "control/json_out.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -12,11 +13,6 @@ namespace vxr::control {
 namespace {
 
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(writer& w, const char* key, const std::string& v) {
-    w.Key(key);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
 
 // Seconds since t, or null when it never happened.
 void put_age(writer& w, const char* key, std::chrono::system_clock::time_point t) {
@@ -143,7 +139,7 @@ std::string k8s_bridge::show() const {
     w.StartObject();
     w.Key("enabled");
     w.Bool(true);
-    put(w, "source", source_);
+    kv(w, "source", source_);
     if (!thread_) {
         w.Key("running");
         w.Bool(false);
@@ -158,9 +154,9 @@ std::string k8s_bridge::show() const {
     put_age(w, "last_sync_s_ago", st.last_sync);
     w.Key("consecutive_errors");
     w.Uint(st.consecutive_errors);
-    put(w, "last_error", st.last_error);
+    kv(w, "last_error", st.last_error);
     put_age(w, "last_error_s_ago", st.last_error_time);
-    put(w, "resource_version", st.resource_version);
+    kv(w, "resource_version", st.resource_version);
     w.Key("lists");
     w.Uint64(st.lists);
     w.Key("watches");
@@ -177,7 +173,7 @@ std::string k8s_bridge::show() const {
     w.Bool(st.self_published);
     w.Key("publish_attempts");
     w.Uint(st.publish_attempts);
-    put(w, "publish_error", st.publish_error);
+    kv(w, "publish_error", st.publish_error);
     w.Key("applied");
     w.StartObject();
     w.Key("added");
@@ -188,7 +184,7 @@ std::string k8s_bridge::show() const {
     w.Uint64(removed_);
     w.Key("failures");
     w.Uint64(failures_);
-    put(w, "last_failure", last_failure_);
+    kv(w, "last_failure", last_failure_);
     w.EndObject();
     auto peers = thread_->peers();
     std::sort(peers.begin(), peers.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -196,13 +192,13 @@ std::string k8s_bridge::show() const {
     w.StartArray();
     for (const auto& p : peers) {
         w.StartObject();
-        put(w, "name", p.name);
-        put(w, "node_ip", p.node_ip.str());
-        put(w, "vtep_mac", p.vtep_mac.str());
-        put(w, "pod_cidr", p.pod_cidr.str());
+        kv(w, "name", p.name);
+        kv(w, "node_ip", p.node_ip.str());
+        kv(w, "vtep_mac", p.vtep_mac.str());
+        kv(w, "pod_cidr", p.pod_cidr.str());
         auto f = failed_.find(p.node_ip);
-        put(w, "state", f == failed_.end() ? "installed" : "failed");
-        put(w, "error", f == failed_.end() ? std::string() : f->second);
+        kv(w, "state", f == failed_.end() ? "installed" : "failed");
+        kv(w, "error", f == failed_.end() ? std::string() : f->second);
         w.EndObject();
     }
     w.EndArray();
@@ -210,8 +206,8 @@ std::string k8s_bridge::show() const {
     w.StartArray();
     for (const auto& s : thread_->skipped()) {
         w.StartObject();
-        put(w, "name", s.name);
-        put(w, "reason", s.reason);
+        kv(w, "name", s.name);
+        kv(w, "reason", s.reason);
         w.EndObject();
     }
     w.EndArray();

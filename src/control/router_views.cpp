@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "control/json_out.hpp"
 #include "control/router.hpp"
 #include "encap/wire.hpp"
 
@@ -33,14 +34,6 @@ const char* state_name(neighbor_state s) {
     return "?";
 }
 
-void kv(writer& w, const char* k, const std::string& v) {
-    w.Key(k);
-    w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
-}
-void kv(writer& w, const char* k, uint64_t v) {
-    w.Key(k);
-    w.Uint64(v);
-}
 
 // The per-worker counter block as JSON members (used for each worker and the sum).
 struct counter_sums {
