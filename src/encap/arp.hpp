@@ -1,4 +1,6 @@
 // ARP (RFC 826) for IPv4 over Ethernet: parse, answer in place, build requests.
+// Parsing and answering run on worker lcores (no allocation); building a
+// request allocates an mbuf and runs on the control thread.
 #pragma once
 
 #include <rte_mbuf.h>
