@@ -541,7 +541,8 @@ tb_check_vxlan_capture() {
 # permanent neighbour + FDB entry + onlink route, a cni0 bridge with SUBNET.1/24
 # and each pod (its namespace must exist) attached by a veth with IP and
 # default route via SUBNET.1. The uplink is TB_UPLINK_A/B if NS is a testbed
-# node, else $TB_FLANNEL_UPLINK.
+# node, else $TB_FLANNEL_UPLINK. The VXLAN port is $TB_FLANNEL_PORT (8472,
+# flannel's default; its "Port" option sets it).
 tb_flannel_node() {
   if (($# < 4)); then
     tb_err "usage: tb_flannel_node NS NODE_IP[/LEN] SUBNET VTEP_MAC [peer=NODE_IP,SUBNET,VTEP_MAC]... [pod=NETNS,IP]..."
@@ -568,7 +569,7 @@ tb_flannel_node() {
   "${n[@]}" addr replace "$node_ip" dev "$uplink"
   "${n[@]}" link set "$uplink" up
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
-  "${n[@]}" link add flannel.1 type vxlan id 1 local "$ip_only" dstport 8472 nolearning
+  "${n[@]}" link add flannel.1 type vxlan id 1 local "$ip_only" dstport "${TB_FLANNEL_PORT:-8472}" nolearning
   "${n[@]}" link set flannel.1 address "$vtep" mtu $((mtu - 50))
   "${n[@]}" addr add "$net/32" dev flannel.1
   "${n[@]}" link set flannel.1 up
@@ -606,6 +607,149 @@ tb_flannel_node() {
       *) tb_err "tb_flannel_node: argument '$arg' is neither peer=... nor pod=..."; return 1 ;;
     esac
   done
+}
+
+# tb_flannel_peer_mac NS PEER_NODE_IP PEER_SUBNET NEW_MAC [OLD_MAC]: change
+# the VTEP MAC a flannel node holds for a peer, as flannel does when the
+# peer's backend-data annotation changes: replace the neighbour entry of
+# PEER_SUBNET.0, remove the FDB entry of OLD_MAC, add NEW_MAC -> PEER_NODE_IP.
+tb_flannel_peer_mac() {
+  if (($# < 4)); then
+    tb_err "usage: tb_flannel_peer_mac NS PEER_NODE_IP PEER_SUBNET NEW_MAC [OLD_MAC]"
+    return 2
+  fi
+  local ns=$1 p_ip=$2 p_sub=$3 mac=$4 old=${5:-}
+  local p_net=${p_sub%/*}
+  ip -n "$ns" neigh replace "$p_net" lladdr "$mac" dev flannel.1 nud permanent || { tb_err "neigh replace $p_net in $ns"; return 1; }
+  if [[ -n "$old" ]]; then
+    ip netns exec "$ns" bridge fdb del "$old" dev flannel.1 dst "$p_ip" self 2>/dev/null || true
+  fi
+  ip netns exec "$ns" bridge fdb append "$mac" dev flannel.1 dst "$p_ip" self permanent || {
+    tb_err "bridge fdb append $mac dst $p_ip in $ns"
+    return 1
+  }
+}
+
+# tb_flannel_direct_routing NS PEER_NODE_IP PEER_SUBNET on|off: flannel's
+# DirectRouting for a peer on the same L2: the route to the peer's subnet
+# goes via the peer's node IP on the uplink (on) or via flannel.1 (off).
+tb_flannel_direct_routing() {
+  local ns=$1 p_ip=$2 p_sub=$3 mode=$4 uplink=${TB_FLANNEL_UPLINK:-}
+  if [[ -z "$uplink" ]]; then
+    if [[ "$ns" == "$TB_NS_A" ]]; then uplink=$TB_UPLINK_A; else uplink=$TB_UPLINK_B; fi
+  fi
+  local p_net=${p_sub%/*}
+  case "$mode" in
+    on) ip -n "$ns" route replace "$p_net/24" via "$p_ip" dev "$uplink" ;;
+    off) ip -n "$ns" route replace "$p_net/24" via "$p_net" dev flannel.1 onlink ;;
+    *) tb_err "tb_flannel_direct_routing: mode must be on or off"; return 2 ;;
+  esac
+}
+
+# --- single-node helpers -----------------------------------------------------
+# tb_config_set FILE KEY=JSON...: set top-level keys of a vxrouted config
+# (values are JSON: cluster_cidr='"10.244.0.0/16"', udp_port=4789).
+tb_config_set() {
+  local file=${1:?usage: tb_config_set FILE KEY=JSON...}
+  shift
+  python3 - "$file" "$@" <<'PY' || { tb_err "tb_config_set $file $*: failed"; return 1; }
+import json, sys
+path = sys.argv[1]
+cfg = json.load(open(path))
+for kv in sys.argv[2:]:
+    k, _, v = kv.partition("=")
+    cfg[k] = json.loads(v)
+with open(path, "w") as f:
+    json.dump(cfg, f, indent=1)
+PY
+}
+
+# tb_start_node NODE(a|b) CONFIG LOG [TIMEOUT_S]: start vxrouted on one node
+# only (the other may be a flannel node) and wait until it is ready.
+tb_start_node() {
+  local node=$1 cfg=$2 log=$3 timeout=${4:-30}
+  tb_require_binaries || return 1
+  [[ -f "$cfg" ]] || { tb_err "missing config $cfg"; return 1; }
+  tb_start_router "$node" "$cfg" "$log"
+  tb_wait_ready "${TB_ROUTER_PIDS[-1]}" "$log" "$timeout" || return 1
+  tb_log "vxrouted node-$node ready: PID ${TB_ROUTER_PIDS[-1]}"
+}
+
+# tb_snmp NS PROTO FIELD: one counter of /proc/net/snmp or /proc/net/netstat
+# in namespace NS (tb_snmp ns Tcp RetransSegs; tb_snmp ns TcpExt TCPDSACKRecvSegs).
+tb_snmp() {
+  ip netns exec "$1" awk -v p="$2:" -v f="$3" '
+    $1 == p && !hdr { for (i = 2; i <= NF; i++) col[$i] = i; hdr = 1; next }
+    $1 == p && hdr { if (f in col) { print $col[f]; found = 1 } exit }
+    END { if (!found) exit 1 }' /proc/net/snmp /proc/net/netstat || {
+    tb_err "no $2 $3 in /proc/net/snmp or /proc/net/netstat of $1"
+    return 1
+  }
+}
+
+# tb_vxlan_wire_fields PCAP PORT SRC_NODE_IP DST_NODE_IP [INNER_DPORT_MIN INNER_DPORT_MAX]:
+# describe the VXLAN frames SRC -> DST in PCAP field by field, one
+# "key=value" line each: frames, vni, dport, sport_min, sport_max, sports
+# (distinct), flow_sports (distinct source ports over inner UDP flows whose
+# destination port is in [MIN, MAX]: "<ports>/<flows>"), udp_csum (zero,
+# valid, bad or a mix), df (set, unset, mixed), ttl, ip_id (zero or varies),
+# tos, vxlan_flags, inner_src, inner_dst, outer_src, outer_dst, inner_type.
+# Values seen in several forms are joined with '+'.
+tb_vxlan_wire_fields() {
+  local pcap=$1 port=$2 sip=$3 dip=$4 fmin=${5:-0} fmax=${6:-0} out
+  [[ -s "$pcap" ]] || { tb_err "capture file $pcap missing or empty"; return 1; }
+  out=$(tshark -n -r "$pcap" -o udp.check_checksum:TRUE -d "udp.port==$port,vxlan" \
+      -Y "vxlan && ip.src==$sip && ip.dst==$dip" -T fields -E separator='|' -E aggregator=',' \
+      -e frame.protocols -e ip.flags.df -e ip.ttl -e ip.id -e ip.dsfield -e udp.srcport -e udp.dstport \
+      -e udp.checksum -e udp.checksum.status -e vxlan.flags -e vxlan.vni -e eth.src -e eth.dst -e eth.type 2>&1) || {
+    tb_err "tshark could not read $pcap: $out"
+    return 1
+  }
+  python3 -c '
+import sys
+fmin, fmax = int(sys.argv[1]), int(sys.argv[2])
+vals = {}
+flows = {}
+n = 0
+def add(k, v):
+    vals.setdefault(k, [])
+    if v not in vals[k]:
+        vals[k].append(v)
+for line in sys.stdin:
+    f = line.rstrip("\n").split("|")
+    if len(f) < 14 or not f[0].startswith("eth:ethertype:ip:udp:vxlan:eth:ethertype:ip"):
+        continue   # ICMP errors quoting VXLAN
+    proto, df, ttl, ipid, tos, sport, dport, ck, cks, vfl, vni, esrc, edst, etype = [x.split(",") for x in f]
+    n += 1
+    add("vni", vni[0]); add("dport", dport[0])
+    add("df", "set" if df[0] in ("1", "True") else "unset")
+    add("ttl", ttl[0]); add("tos", tos[0]); add("vxlan_flags", vfl[0])
+    add("ip_id", "zero" if int(ipid[0], 16 if ipid[0].startswith("0x") else 10) == 0 else "nonzero")
+    if int(ck[0], 16) == 0:
+        add("udp_csum", "zero")
+    else:
+        add("udp_csum", {"1": "valid", "0": "bad"}.get(cks[0], "unverified(%s)" % cks[0]))
+    add("outer_src", esrc[0]); add("outer_dst", edst[0])
+    if len(esrc) > 1:
+        add("inner_src", esrc[1]); add("inner_dst", edst[1])
+    if len(etype) > 1:
+        add("inner_type", etype[1])
+    s = int(sport[0]); add("sport", s)
+    if fmax and ":udp" in proto[0][proto[0].index("vxlan"):] and len(dport) > 1 and fmin <= int(dport[1]) <= fmax:
+        flows.setdefault((sport[1], dport[1]), set()).add(s)
+print("frames=%d" % n)
+if n:
+    sp = vals.pop("sport")
+    print("sport_min=%d" % min(sp)); print("sport_max=%d" % max(sp)); print("sports=%d" % len(sp))
+    for k in ("vni", "dport", "udp_csum", "df", "ttl", "ip_id", "tos", "vxlan_flags", "inner_src", "inner_dst",
+              "outer_src", "outer_dst", "inner_type"):
+        print("%s=%s" % (k, "+".join(str(v) for v in vals.get(k, ["-"]))))
+    if fmax:
+        per = [len(v) for v in flows.values()]
+        distinct = len(set().union(*flows.values())) if flows else 0
+        print("flow_sports=%d/%d" % (distinct, len(flows)))
+        print("flow_consistent=%s" % ("yes" if all(x == 1 for x in per) else "no"))
+' "$fmin" "$fmax" <<<"$out"
 }
 
 # --- teardown ------------------------------------------------------------------
@@ -646,4 +790,181 @@ tb_trap() {
   trap 'tb_down' EXIT
   trap 'tb_down; trap - EXIT; exit 130' INT
   trap 'tb_down; trap - EXIT; exit 143' TERM
+}
+
+# --- DPDK pods over vhost-user --------------------------------------------------
+# The reference DPDK pod (tests/pod/vxr_pod.cpp, run by scripts/dpdk-pod.sh):
+# a virtio-user port in server mode on a unix socket that vxrouted's
+# net_vhost port (client) connects to. Pod NAME runs as instance
+# NAME[-TAG] (its DPDK file prefix vxr-pod-NAME[-TAG] and namespace
+# vxr-dpod-NAME[-TAG] are global on the machine); PID, log and stats files
+# are under $TB_TMP/dpods. tb_down does not know these pods: call
+# tb_dpod_down before it (e.g. in the test's trap).
+TB_DPOD_BIN=${VXR_POD_BIN:-$TB_BUILD_DIR/tests/pod/vxr-pod}
+TB_DPOD_SCRIPT=$TB_ROOT/scripts/dpdk-pod.sh
+TB_DPODS=()               # instances tb_dpod_start started (tb_dpod_down stops them)
+
+tb_dpod_instance() { echo "$1${TB_TAG:+-$TB_TAG}"; }
+tb_dpod_dir() { echo "${TB_TMP:?tb_up first}/dpods"; }
+tb_dpod_stats_file() { echo "$(tb_dpod_dir)/$(tb_dpod_instance "$1").stats.json"; }
+tb_dpod_pid() { cat "$(tb_dpod_dir)/$(tb_dpod_instance "$1").pid" 2>/dev/null; }
+
+tb_require_dpod() {
+  if [[ ! -x "$TB_DPOD_BIN" ]]; then
+    tb_err "missing DPDK pod binary $TB_DPOD_BIN (tests/meson.build needs subdir('pod'); or set VXR_POD_BIN)"
+    return 1
+  fi
+}
+
+# tb_dpod_start NAME NODE(a|b) IP MAC SOCKET [dpdk-pod.sh options: --mode M --core N --mem MB ...] [-- vxr-pod options]
+# Start DPDK pod NAME of node NODE (gateway = the node's first pod CIDR
+# address, gateway MAC = its VTEP MAC) in its own namespace. Returns once the
+# pod created SOCKET; the link comes up when vxrouted connects (tb_dpod_wait_link).
+tb_dpod_start() {
+  if (($# < 5)); then tb_err "usage: tb_dpod_start NAME NODE IP MAC SOCKET [options] [-- pod options]"; return 2; fi
+  local name=$1 node=$2 ip=$3 mac=$4 sock=$5 gw gw_mac
+  shift 5
+  case "$node" in
+    a) gw=${TB_CIDR_A%.*/*}.1 gw_mac=$TB_VTEP_A ;;
+    b) gw=${TB_CIDR_B%.*/*}.1 gw_mac=$TB_VTEP_B ;;
+    *) tb_err "tb_dpod_start: node must be a or b"; return 2 ;;
+  esac
+  tb_require_dpod || return 1
+  local inst ns
+  inst=$(tb_dpod_instance "$name")
+  ns=vxr-dpod-$inst
+  tb_ns_exists "$ns" || tb_ns_create "$ns" || return 1
+  mkdir -p "$(tb_dpod_dir)"
+  VXR_POD_BIN=$TB_DPOD_BIN VXR_POD_RUN_DIR=$(tb_dpod_dir) "$TB_DPOD_SCRIPT" start "$inst" --ns "$ns" \
+    --socket "$sock" --ip "$ip" --mac "$mac" --gw "$gw" --gw-mac "$gw_mac" "$@" >/dev/null || {
+    tb_err "DPDK pod $name did not start (log $(tb_dpod_dir)/$inst.log)"
+    return 1
+  }
+  local p
+  for p in "${TB_DPODS[@]}"; do [[ "$p" == "$inst" ]] && return 0; done
+  TB_DPODS+=("$inst")
+}
+
+# tb_dpod_stop NAME [--kill]: SIGTERM (or SIGKILL) the pod, wait, remove its socket.
+tb_dpod_stop() {
+  local name=${1:?usage: tb_dpod_stop NAME [--kill]}
+  VXR_POD_RUN_DIR=$(tb_dpod_dir) "$TB_DPOD_SCRIPT" stop "$(tb_dpod_instance "$name")" ${2:+"$2"}
+}
+
+# tb_dpod_down: stop every pod tb_dpod_start started (idempotent).
+tb_dpod_down() {
+  local inst
+  [[ -n "$TB_TMP" && -d "$TB_TMP/dpods" ]] || { TB_DPODS=(); return 0; }
+  for inst in "${TB_DPODS[@]}"; do
+    [[ -f "$TB_TMP/dpods/$inst.pid" ]] || continue
+    VXR_POD_RUN_DIR=$TB_TMP/dpods "$TB_DPOD_SCRIPT" stop "$inst" >/dev/null 2>&1 || true
+  done
+  TB_DPODS=()
+}
+
+# tb_dpod_stat NAME KEY: one field of the pod's stats JSON (empty if none yet).
+tb_dpod_stat() {
+  python3 - "$(tb_dpod_stats_file "$1")" "$2" <<'PY' 2>/dev/null
+import json, sys
+try:
+    v = json.load(open(sys.argv[1])).get(sys.argv[2], "")
+except (OSError, ValueError):
+    v = ""
+print(str(v).lower() if isinstance(v, bool) else v)
+PY
+}
+
+# tb_dpod_wait_link NAME TIMEOUT_S: wait until the pod reports its link up
+# (vxrouted's vhost-user client connected and the device is ready).
+tb_dpod_wait_link() {
+  local name=$1 timeout=${2:-10} t=0 pid
+  while ((t < timeout * 10)); do
+    [[ "$(tb_dpod_stat "$name" link)" == up ]] && return 0
+    pid=$(tb_dpod_pid "$name")
+    if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
+      tb_err "DPDK pod $name is not running; last lines of its log:"
+      tail -n 10 "$(tb_dpod_dir)/$(tb_dpod_instance "$name").log" 2>/dev/null | sed 's/^/    /' >&2
+      return 1
+    fi
+    sleep 0.1
+    t=$((t + 1))
+  done
+  tb_err "DPDK pod $name: link not up after ${timeout}s (is vxrouted attached to its socket?)"
+  return 1
+}
+
+# tb_dpod_wait_exit NAME TIMEOUT_S: wait for a pod's run to end (send mode
+# ends by itself); succeeds if it wrote its final stats.
+tb_dpod_wait_exit() {
+  local name=$1 timeout=${2:-30} t=0 pid
+  pid=$(tb_dpod_pid "$name")
+  while [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; do
+    if ((t >= timeout * 10)); then
+      tb_err "DPDK pod $name (PID $pid) still runs after ${timeout}s"
+      return 1
+    fi
+    sleep 0.1
+    t=$((t + 1))
+  done
+  if [[ "$(tb_dpod_stat "$name" final)" != true ]]; then
+    tb_err "DPDK pod $name ended without final stats; last lines of its log:"
+    tail -n 10 "$(tb_dpod_dir)/$(tb_dpod_instance "$name").log" 2>/dev/null | sed 's/^/    /' >&2
+    return 1
+  fi
+}
+
+# tb_config_merge FILE JSON_OBJECT: merge into a vxrouted config: top-level
+# keys are replaced, except "pods", whose entries are appended.
+tb_config_merge() {
+  python3 - "$1" "$2" <<'PY' || { tb_err "tb_config_merge $1: failed"; return 1; }
+import json, sys
+path, extra = sys.argv[1], json.loads(sys.argv[2])
+cfg = json.load(open(path))
+for k, v in extra.items():
+    if k == "pods":
+        cfg.setdefault("pods", []).extend(v)
+    else:
+        cfg[k] = v
+with open(path, "w") as f:
+    json.dump(cfg, f, indent=1)
+PY
+}
+
+# tb_router_pid NODE(a|b): PID of the vxrouted this shell runs for NODE.
+tb_router_pid() {
+  local i
+  for i in "${!TB_ROUTER_NAMES[@]}"; do
+    [[ "${TB_ROUTER_NAMES[$i]}" == "$1" ]] && { echo "${TB_ROUTER_PIDS[$i]}"; return 0; }
+  done
+  return 1
+}
+
+# tb_restart_router NODE(a|b) DIR [TIMEOUT_S]: SIGTERM the node's vxrouted
+# (must exit 0), start it again with DIR/node-NODE.json (the old log is kept
+# as node-NODE.log.N) and wait until it is ready.
+tb_restart_router() {
+  local node=$1 dir=$2 timeout=${3:-30} i pid="" rc=0
+  for i in "${!TB_ROUTER_NAMES[@]}"; do
+    [[ "${TB_ROUTER_NAMES[$i]}" == "$node" ]] || continue
+    pid=${TB_ROUTER_PIDS[$i]}
+    unset "TB_ROUTER_PIDS[$i]" "TB_ROUTER_NAMES[$i]"
+  done
+  TB_ROUTER_PIDS=("${TB_ROUTER_PIDS[@]}")
+  TB_ROUTER_NAMES=("${TB_ROUTER_NAMES[@]}")
+  if [[ -n "$pid" ]]; then
+    tb_stop_pid "$pid" 10 || rc=1
+    if ((TB_WAS_DEAD)); then
+      tb_err "vxrouted node-$node (PID $pid) had already exited (status $TB_LAST_EXIT) before SIGTERM"
+      rc=1
+    elif [[ "$TB_LAST_EXIT" != 0 ]]; then
+      tb_err "vxrouted node-$node (PID $pid) exited with status $TB_LAST_EXIT after SIGTERM"
+      rc=1
+    fi
+  fi
+  local gen=1
+  while [[ -e "$dir/node-$node.log.$gen" ]]; do gen=$((gen + 1)); done
+  [[ -e "$dir/node-$node.log" ]] && mv "$dir/node-$node.log" "$dir/node-$node.log.$gen"
+  tb_start_router "$node" "$dir/node-$node.json" "$dir/node-$node.log"
+  tb_wait_ready "${TB_ROUTER_PIDS[-1]}" "$dir/node-$node.log" "$timeout" || return 1
+  return "$rc"
 }

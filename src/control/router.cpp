@@ -182,6 +182,20 @@ result<void> router::start() {
     // The node's overlay address (flannel's <subnet>.0): replies to what the
     // node itself sent to remote pods.
     if (auto r = route_add({cfg_.pod_cidr.addr, 32}, host_nh); !r) return r;
+    // Unassigned addresses of our pod subnet (and of the cluster, when we know
+    // it) are nobody's: dropped as no_route, never handed to the node kernel,
+    // which would route them back to us.
+    const uint32_t none_nh = alloc_nh({fastpath::nh_kind::drop, 0, 0, {}});
+    publish();
+    if (auto r = route_add(cfg_.pod_cidr, none_nh); !r) return r;
+    if (cfg_.cluster_cidr)
+        if (auto r = route_add(*cfg_.cluster_cidr, none_nh); !r) return r;
+    // Everything else leaves through the node kernel, as it does on a flannel
+    // node: the node's own addresses, the underlay, the outside world.
+    // rte_lpm has no depth 0: the default route is two /1s.
+    if (host_ != RTE_MAX_ETHPORTS)
+        for (uint32_t half : {0u, 0x80000000u})
+            if (auto r = route_add({ipv4_addr{half}, 1}, host_nh); !r) return r;
     for (const auto& p : cfg_.peers)
         if (auto r = add_peer(p); !r) return r;
     for (const auto& p : cfg_.pods)
@@ -298,6 +312,20 @@ result<void> router::add_pod(const pod_config& p, bool runtime) {
     if (runtime) save_state();
     VXR_LOG_INFO("pod %s: %s on port %u (%s)", p.name.c_str(), p.ip.str().c_str(), pod.port, pod.mac.str().c_str());
     return {};
+}
+
+std::optional<router::pod_view> router::find_pod(const std::string& name) const {
+    auto it = pods_.find(name);
+    if (it == pods_.end()) return std::nullopt;
+    const pod_state& st = it->second;
+    return pod_view{st.cfg, st.mac, st.port, st.vhost_path, st.runtime};
+}
+
+std::vector<ipv4_addr> router::pod_ips() const {
+    std::vector<ipv4_addr> out;
+    out.reserve(pods_.size());
+    for (const auto& [name, pod] : pods_) out.push_back(pod.cfg.ip);
+    return out;
 }
 
 result<void> router::remove_pod(const std::string& name) {
@@ -468,7 +496,17 @@ void router::handle_stale_mac(rte_mbuf* m) {
                          sizeof(rte_vxlan_hdr);
     const auto* eth = rte_pktmbuf_mtod_offset(m, const rte_ether_hdr*, inner);
     const ipv4_addr src{rte_be_to_cpu_32(ip->src_addr)};
-    stale_sender& st = stale_[src];
+    // The outer source is whatever the sender wrote: keep a bounded list.
+    auto it = stale_.find(src);
+    if (it == stale_.end()) {
+        if (stale_.size() >= k_max_stale_senders) {
+            ++stale_others_;
+            rte_pktmbuf_free(m);
+            return;
+        }
+        it = stale_.emplace(src, stale_sender{}).first;
+    }
+    stale_sender& st = it->second;
     ++st.frames;
     st.last_mac = encap::from_rte(eth->dst_addr);
     const uint64_t now = rte_rdtsc();

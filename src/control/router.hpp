@@ -66,6 +66,18 @@ public:
     // JSON views for the admin socket and telemetry.
     std::string show(const std::string& what) const;
 
+    // Read-only view of one pod (the CNI handler: repeated ADD, CHECK).
+    struct pod_view {
+        pod_config cfg;
+        mac_addr mac;
+        uint16_t port = 0;
+        std::string vhost_path;
+        bool runtime = false;
+    };
+    std::optional<pod_view> find_pod(const std::string& name) const;
+    // Every pod's IP, configured and runtime (IPAM).
+    std::vector<ipv4_addr> pod_ips() const;
+
     const config& cfg() const { return cfg_; }
     size_t pod_count() const { return pods_.size(); }
     size_t peer_count() const { return peers_.size(); }
@@ -131,7 +143,9 @@ private:
         mac_addr last_mac;
         uint64_t logged_tsc = 0;
     };
+    static constexpr size_t k_max_stale_senders = 256;
     std::map<ipv4_addr, stale_sender> stale_;
+    uint64_t stale_others_ = 0;  // frames from senders beyond the list's bound
     control_counters counters_;
     uint64_t generation_ = 0;
     uint64_t tsc_hz_ = 0;

@@ -177,6 +177,7 @@ std::string router::show(const std::string& what) const {
             w.EndObject();
         }
         w.EndArray();
+        kv(w, "stale_mac_other_frames", stale_others_);
     } else if (what == "neighbors") {
         w.Key("neighbors");
         w.StartArray();

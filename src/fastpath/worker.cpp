@@ -226,7 +226,10 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
                 c_.drop(drop_reason::vxlan_wrong_inner_mac);
                 m->hash.usr = punt_tag(punt_kind::stale_mac, 0);
                 m->port = in_port;
-                if (rte_ring_mp_enqueue(p_.shared->punt, m) != 0) rte_pktmbuf_free(m);
+                if (rte_ring_mp_enqueue(p_.shared->punt, m) != 0)
+                    rte_pktmbuf_free(m);  // already counted as a drop; the report is best effort
+                else
+                    c_.punted.add();
                 continue;
             }
             if (unlikely(r.status != encap::vxlan_status::ok)) { drop(m, vxlan_drop(r.status)); continue; }

@@ -268,8 +268,10 @@ def match_one(exp, act):
 
 class Case:
     def __init__(self, name, inputs, expect, drops=None, events=None, control=None, ordered=True, extra=None,
-                 free_ports=()):
+                 free_ports=(), show=()):
         self.name = name
+        self.show = show      # `vxroutectl show WHAT` views to fetch before SIGTERM, for `extra`
+        self.shown = {}       # WHAT -> the JSON reply
         self.free_ports = free_ports  # ports whose output only `extra` checks
         self.inputs = {p: inputs.get(p, []) for p in PORTS}
         self.expect = {p: expect.get(p, []) for p in PORTS}
@@ -438,6 +440,7 @@ def run_daemon(case):
             prev = s
             time.sleep(0.05)
         ports = ctl(sock, "show", "ports")
+        case.shown = {what: ctl(sock, "show", what) for what in case.show}
         proc.send_signal(signal.SIGTERM)
         try:
             rc = proc.wait(timeout=10)
@@ -825,8 +828,97 @@ def case_icmp_rate_limit():
                 drops={"icmp_rate_limited": None})
 
 
+def case_vlan_inner():
+    # RFC 7348 4.1: VXLAN frames carrying an inner VLAN tag SHOULD be
+    # discarded on decapsulation (flannel never sends one). Also QinQ.
+    ip = IP(src=REMOTE, dst=POD_A_IP, id=1500) / UDP(sport=1, dport=2) / Raw(b"tagged")
+    tagged = [vx_frame(b"\x00\x05\x08\x00" + ipb(ip), inner_type=0x8100),
+              vx_frame(b"\x00\x00\x08\x00" + ipb(ip), inner_type=0x8100),            # priority tag, VID 0
+              vx_frame(b"\x00\x05\x81\x00\x00\x06\x08\x00" + ipb(ip), inner_type=0x88A8)]  # QinQ
+    return Case("vlan_inner", {"uplink": tagged}, {}, drops={"vxlan_inner_not_ipv4": len(tagged)},
+                events={"decapsulated": 0, "routed_local": 0})
+
+
+def plain_frame(ip, pad=0, src_mac=PEER_UL_MAC):
+    """An unencapsulated IPv4 frame from node-b's uplink to ours (flannel DirectRouting)."""
+    return eth(CTX.up_mac, src_mac) + ipb(ip) + b"\0" * pad
+
+
+def case_direct_routing():
+    # flannel's DirectRouting: a peer on our L2 routes pod traffic to our node
+    # IP's MAC without VXLAN. Pod addresses are delivered like decapsulated
+    # traffic (TTL - 1, our gateway MAC as source); anything else that is not
+    # VXLAN to us is the node's, and this config has no host port.
+    to_pods = [
+        IP(src=REMOTE, dst=POD_A_IP, id=1600, ttl=64) / ICMP(type=8, id=3, seq=1) / Raw(b"direct ping"),
+        IP(src=REMOTE, dst=POD_A2_IP, id=1601, ttl=63, flags="DF") / TCP(sport=80, dport=40000, flags="SA"),
+        IP(src=REMOTE, dst=POD_A_IP, id=1602, ttl=2) / UDP(sport=5, dport=6),      # padded to 60 bytes
+        IP(src=REMOTE, dst=POD_A_IP, id=1603, options=[b"\x01\x01\x01\x01"]) / UDP(sport=7, dport=8) / Raw(b"o"),
+    ]
+    frames = [plain_frame(to_pods[0]), plain_frame(to_pods[1]), plain_frame(to_pods[2], pad=18), plain_frame(to_pods[3])]
+    exp_a = [to_pod(fwd(ipb(p))) for p in (to_pods[0], to_pods[2], to_pods[3])]
+    exp_a2 = [to_pod(fwd(ipb(to_pods[1])), POD_A2_MAC)]
+    not_pods = [
+        IP(src=REMOTE, dst="10.244.1.77", id=1610) / UDP(sport=1, dport=2),    # unassigned in our pod CIDR
+        IP(src=REMOTE, dst="10.9.9.9", id=1611) / UDP(sport=1, dport=2),       # outside the cluster
+        IP(src=REMOTE, dst="10.244.2.7", id=1612) / UDP(sport=1, dport=2),     # a remote pod: never re-tunnelled
+        IP(src=REMOTE, dst=GW_IP, id=1613) / ICMP(type=8, id=4, seq=1),         # the pods' gateway
+        IP(src=REMOTE, dst="10.244.1.0", id=1614) / ICMP(type=8, id=5, seq=1),  # the node's overlay address
+        IP(src=NODE_B, dst=NODE_A, id=1615) / TCP(sport=22, dport=22),         # the node itself, not VXLAN
+    ]
+    frames += [plain_frame(p) for p in not_pods]
+    # Checked before the pod lookup like any uplink IPv4.
+    frames.append(plain_frame(raw_ip(to_pods[0], {10: b"\xbe\xef"})))
+    # TTL 1 to a pod: time exceeded from the gateway, back to the sender's
+    # pod through the tunnel (we do not know the peer routes directly).
+    ttl1 = IP(src=REMOTE, dst=POD_A_IP, id=1620, ttl=1) / UDP(sport=4444, dport=33434) / Raw(b"traceroute")
+    frames.append(plain_frame(ttl1))
+    return Case("direct_routing", {"uplink": frames},
+                {"pod-a": exp_a, "pod-a2": exp_a2, "uplink": [Vx(icmp_error(ipb(ttl1), 11, 0), "err")]},
+                drops={"no_host_port": len(not_pods), "ipv4_bad_checksum": 1},
+                events={"routed_local": len(to_pods), "decapsulated": 0, "encapsulated": 1, "icmp_sent": 1})
+
+
+def case_stale_mac():
+    # A peer that holds a stale VTEP MAC for us: its VXLAN is dropped (the
+    # kernel's flannel.1 would not take it either), counted, and `show peers`
+    # names the sender, peer or not, with the MAC it used.
+    inner = IP(src=REMOTE, dst=POD_A_IP, id=1700) / UDP(sport=1, dport=2) / Raw(b"stale")
+    old_mac, other = "02:76:78:00:00:77", "198.18.0.9"
+    frames = [vx_frame(inner, inner_dst=old_mac) for _ in range(3)]
+    frames.append(vx_frame(inner, inner_dst=old_mac, ip_src=other))                 # not a peer
+    frames.append(vx_frame(inner, inner_dst=old_mac, ip_kw={"options": [b"\x01\x01\x01\x01"]}))  # outer options
+    good = IP(src=REMOTE, dst=POD_A_IP, id=1701) / UDP(sport=1, dport=2) / Raw(b"fresh")
+    frames.append(vx_frame(good))                                                   # the right MAC still works
+
+    def extra(case, outputs, by_flow, c):
+        errs = []
+        doc = case.shown.get("peers", {})
+        senders = {s.get("node_ip"): s for s in doc.get("stale_mac_senders", [])}
+        for ip, n in ((NODE_B, 4), (other, 1)):
+            s = senders.get(ip)
+            if s is None:
+                errs.append("show peers: %s not in stale_mac_senders %s" % (ip, doc.get("stale_mac_senders")))
+                continue
+            if s.get("frames") != n:
+                errs.append("stale_mac_senders[%s].frames = %s, want %d" % (ip, s.get("frames"), n))
+            if str(s.get("their_mac_for_us", "")).lower() != old_mac:
+                errs.append("stale_mac_senders[%s].their_mac_for_us = %s, want %s" % (ip, s.get("their_mac_for_us"), old_mac))
+            if str(s.get("our_vtep_mac", "")).lower() != VTEP_A:
+                errs.append("stale_mac_senders[%s].our_vtep_mac = %s, want %s" % (ip, s.get("our_vtep_mac"), VTEP_A))
+        peer = [p for p in doc.get("peers", []) if p.get("node_ip") == NODE_B]
+        if not peer or peer[0].get("stale_mac_drops") != 4:
+            errs.append("peers[%s].stale_mac_drops = %s, want 4" % (NODE_B, peer[0].get("stale_mac_drops") if peer else None))
+        return errs
+
+    return Case("stale_mac", {"uplink": frames}, {"pod-a": [to_pod(fwd(ipb(good)))]},
+                drops={"vxlan_wrong_inner_mac": 5}, events={"decapsulated": 1, "routed_local": 1},
+                extra=extra, show=("peers",))
+
+
 CASES = [case_baseline, case_encap, case_decap, case_same_node, case_arp, case_arp_probe, case_gateway_ping,
-         case_malformed_uplink, case_malformed_pod, case_ttl, case_ttl_short_icmp, case_mtu, case_no_route, case_icmp_rate_limit]
+         case_malformed_uplink, case_malformed_pod, case_ttl, case_ttl_short_icmp, case_mtu, case_no_route, case_icmp_rate_limit,
+         case_vlan_inner, case_direct_routing, case_stale_mac]
 
 
 def check_hugepages():
