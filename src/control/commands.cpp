@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include "control/admin.hpp"
+#include "control/cni.hpp"
 #include "control/k8s_bridge.hpp"
 
 namespace vxr::control {
@@ -88,6 +89,7 @@ std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& 
         return p ? done(r.add_peer(*p)) : reply_error(p.err());
     }
     if (cmd == "pod-del") return done(r.remove_pod(str_member(d, "name")));
+    if (cmd == "cni-add" || cmd == "cni-del" || cmd == "cni-check") return cni::handle(r, request_json);
     if (cmd == "peer-del") {
         auto ip = ipv4_addr::parse(str_member(d, "node_ip"));
         if (!ip) return reply_error("node_ip: not an IPv4 address");
