@@ -3,6 +3,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -27,7 +28,8 @@ void on_signal(int) { g_stop = 1; }
 constexpr int k_exit_runtime = 1;
 constexpr int k_exit_config = 2;
 constexpr int k_exit_usage = 64;
-constexpr int k_poll_ms = 10;  // control loop period: ARP timers, admin socket, punts
+constexpr int k_poll_ms = 10;
+constexpr long long k_slow_step_ms = 500;  // a shutdown step slower than this is logged  // control loop period: ARP timers, admin socket, punts
 
 void usage(FILE* f) {
     std::fprintf(f,
@@ -143,11 +145,23 @@ int main(int argc, char** argv) {
             }
             VXR_LOG_INFO("stopping");
         }
-        if (k8s) k8s->stop();
-        dp.stop();
-        router.shutdown();
-        admin.close();
+        // Each teardown step is timed: tearing down kernel interfaces can
+        // take the kernel seconds, and an operator should see where it went.
+        auto timed = [](const char* what, auto&& step) {
+            const auto t0 = std::chrono::steady_clock::now();
+            step();
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+            if (ms.count() >= k_slow_step_ms) VXR_LOG_WARN("shutdown: %s took %lld ms", what, static_cast<long long>(ms.count()));
+        };
+        timed("stopping the Kubernetes sync", [&] { if (k8s) k8s->stop(); });
+        timed("stopping the workers", [&] { dp.stop(); });
+        timed("removing pods", [&] { router.shutdown(); });
+        timed("closing the admin socket", [&] { admin.close(); });
+        timed("closing the uplink and host ports", [&] { dp.close_ports(); });
     }
+    const auto t0 = std::chrono::steady_clock::now();
     rte_eal_cleanup();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (ms.count() >= k_slow_step_ms) VXR_LOG_WARN("shutdown: EAL cleanup took %lld ms", static_cast<long long>(ms.count()));
     return rc;
 }

@@ -35,10 +35,14 @@ int on_port_event(uint16_t, rte_eth_event_type type, void* arg, void*) {
 }
 }  // namespace
 
-dataplane::~dataplane() {
+void dataplane::close_ports() {
     stop();
     for (auto& p : ports_)
         if (p) detach_port(p->id);
+}
+
+dataplane::~dataplane() {
+    close_ports();
     delete shared_.published.exchange(nullptr);
     for (auto* r : inject_) rte_ring_free(r);
     rte_ring_free(shared_.punt);

@@ -54,6 +54,8 @@ public:
     result<uint16_t> attach_port(const std::string& devargs, port_role role, uint16_t mtu);
     // Only after a published snapshot without the port has been synchronized.
     void detach_port(uint16_t port);
+    // Every port, once the workers have stopped (shutdown).
+    void close_ports();
     const port_info* port(uint16_t id) const;
     std::vector<const port_info*> ports() const;
     port_entry entry_for(uint16_t id) const;  // a snapshot's view of an attached port
