@@ -114,7 +114,7 @@ e2e_script() {
   local log
   log=$(mktemp "/tmp/vxr-e2e-$name.XXXXXX")
   local rc=0
-  timeout --signal=TERM --kill-after=30 600 "$script" >"$log" 2>&1 &
+  timeout --signal=TERM --kill-after=30 600 bash "$script" >"$log" 2>&1 &
   local pid=$!
   # Show its output as it goes.
   tail -n +1 -f --pid="$pid" "$log" | sed -u 's/^/    /' &
