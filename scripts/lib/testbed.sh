@@ -205,6 +205,8 @@ tb_up() {
 }
 
 # tb_write_configs DIR: write DIR/node-a.json and DIR/node-b.json.
+# Each node keeps its runtime state and vhost-user sockets under DIR, so that
+# no test or demo inherits pods from another.
 tb_write_configs() {
   local dir=${1:?usage: tb_write_configs DIR}
   mkdir -p "$dir"
@@ -213,6 +215,7 @@ tb_write_configs() {
  "vtep_mac":"$TB_VTEP_A","pod_cidr":"$TB_CIDR_A","vni":$TB_VNI,"udp_port":$TB_UDP_PORT,
  "host_iface":"vxr-host","workers":1,"idle_backoff_us":50,
  "admin_socket":"$TB_SOCK_A","eal_args":["-l","0-1","--file-prefix=$TB_PREFIX_A"],
+ "state_dir":"$dir/state-a","socket_dir":"$dir/sockets-a",
  "peers":[{"name":"node-b","node_ip":"$TB_NODE_IP_B","vtep_mac":"$TB_VTEP_B","pod_cidr":"$TB_CIDR_B"}],
  "pods":[{"name":"pod-a","ip":"$TB_POD_A_IP","netns":"$TB_NS_POD_A"},{"name":"pod-a2","ip":"$TB_POD_A2_IP","netns":"$TB_NS_POD_A2"}]}
 EOF
@@ -221,6 +224,7 @@ EOF
  "vtep_mac":"$TB_VTEP_B","pod_cidr":"$TB_CIDR_B","vni":$TB_VNI,"udp_port":$TB_UDP_PORT,
  "host_iface":"vxr-host","workers":1,"idle_backoff_us":50,
  "admin_socket":"$TB_SOCK_B","eal_args":["-l","0-1","--file-prefix=$TB_PREFIX_B"],
+ "state_dir":"$dir/state-b","socket_dir":"$dir/sockets-b",
  "peers":[{"name":"node-a","node_ip":"$TB_NODE_IP_A","vtep_mac":"$TB_VTEP_A","pod_cidr":"$TB_CIDR_A"}],
  "pods":[{"name":"pod-b","ip":"$TB_POD_B_IP","netns":"$TB_NS_POD_B"}]}
 EOF
