@@ -45,7 +45,7 @@ if ((EUID != 0)); then
   say "error: run as root (packages, hugepages, network namespaces)"
   exit 1
 fi
-trap 'say "cleaning up"; tb_down' EXIT
+trap 'say "cleaning up"; tb_dpod_down; tb_down' EXIT
 trap 'say "interrupted"; exit 130' INT
 trap 'say "terminated"; exit 143' TERM
 
@@ -85,6 +85,27 @@ ip netns exec "$TB_NS_POD_A" ping -c 3 -W 2 "$TB_POD_A2_IP" 2>&1 | indent
 step "TCP: 8 MiB from pod-b to pod-a across nodes, compare sha256"
 tb_tcp_transfer "$TB_NS_POD_B" "$TB_NS_POD_A" "$TB_POD_A_IP" $((8 * 1024 * 1024)) 5201 2>&1 | indent
 [[ ${PIPESTATUS[0]} -eq 0 ]] || die "TCP transfer failed or data differs"
+
+step "DPDK pods over vhost-user: dpod-b (node B) echoes what dpod-a (node A) sends: 1000 UDP packets at 500/s"
+sock_a=$TB_TMP/sockets-a/dpod-a.sock
+sock_b=$TB_TMP/sockets-b/dpod-b.sock
+mkdir -p "${sock_a%/*}" "${sock_b%/*}"
+tb_dpod_start dpod-b b 10.244.2.10 02:00:00:0a:02:0a "$sock_b" --mode echo --core 0 --mem 128 || die "dpod-b did not start"
+say "  \$ vxroutectl -s $TB_SOCK_B pod add name=dpod-b ip=10.244.2.10 mac=02:00:00:0a:02:0a vhost_socket=$sock_b"
+tb_ctl b pod add name=dpod-b ip=10.244.2.10 mac=02:00:00:0a:02:0a vhost_socket="$sock_b" 2>&1 | indent
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "vxroutectl pod add dpod-b failed"
+tb_dpod_wait_link dpod-b 15 || die "dpod-b's vhost-user link did not come up"
+tb_dpod_start dpod-a a 10.244.1.10 02:00:00:0a:01:0a "$sock_a" --mode send --core 0 --mem 128 -- \
+  --dst 10.244.2.10 --count 1000 --rate 500 --flows 4 --delay-ms 200 || die "dpod-a did not start"
+say "  \$ vxroutectl -s $TB_SOCK_A pod add name=dpod-a ip=10.244.1.10 mac=02:00:00:0a:01:0a vhost_socket=$sock_a"
+tb_ctl a pod add name=dpod-a ip=10.244.1.10 mac=02:00:00:0a:01:0a vhost_socket="$sock_a" 2>&1 | indent
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "vxroutectl pod add dpod-a failed"
+tb_dpod_wait_exit dpod-a 30 || die "dpod-a did not finish sending"
+sent=$(tb_dpod_stat dpod-a sent)
+replies=$(tb_dpod_stat dpod-a rx_matched)
+say "  dpod-a: sent $sent, echoed back $replies"
+[[ -n "$sent" && "$sent" -gt 0 && "$replies" == "$sent" ]] || die "DPDK pods: $replies of $sent echoed"
+tb_ctl a show pods 2>&1 | indent
 
 step "counters (vxroutectl show counters)"
 for n in a b; do
