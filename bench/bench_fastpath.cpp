@@ -182,33 +182,40 @@ void bm_refill(benchmark::State& state) {
     report(state, cycles, n);
 }
 
+// /24s spread over 10.0.0.0/8 and beyond, as peers' pod CIDRs would be; then
+// random destinations among them looked up in bursts of 32 through `lookup`.
+constexpr uint32_t route_prefix(uint32_t i) { return (0x0a000000u + (i << 8)) & 0xffffff00u; }
+
+template <typename Hop, typename Lookup>
+void run_bulk_lookups(benchmark::State& state, uint32_t routes, Lookup&& lookup) {
+    std::vector<uint32_t> ips(1 << 16);
+    for (auto& ip : ips) ip = 0x0a000000u + static_cast<uint32_t>(rte_rand() % (uint64_t{routes} << 8));
+    Hop hops[32];
+    uint64_t cycles = 0, n = 0;
+    size_t at = 0;
+    for (auto _ : state) {
+        const uint64_t t0 = rte_rdtsc();
+        lookup(&ips[at], hops);
+        cycles += rte_rdtsc() - t0;
+        benchmark::DoNotOptimize(hops);
+        at = (at + 32) & (ips.size() - 1);
+        n += 32;
+    }
+    report(state, cycles, n);
+}
+
 void bm_lpm_bulk(benchmark::State& state) {
     const auto routes = static_cast<uint32_t>(state.range(0));
     rte_lpm_config c{};
     c.max_rules = routes + 16;
     c.number_tbl8s = 1 << 12;
     rte_lpm* lpm = rte_lpm_create(("bench_lpm" + std::to_string(routes)).c_str(), SOCKET_ID_ANY, &c);
-    if (lpm == nullptr) {
-        state.SkipWithError("rte_lpm_create failed");
-        return;
-    }
-    // /24s spread over 10.0.0.0/8 and beyond, as peers' pod CIDRs would be.
-    for (uint32_t i = 0; i < routes; ++i) rte_lpm_add(lpm, (0x0a000000u + (i << 8)) & 0xffffff00u, 24, i & 0xffffff);
-    std::vector<uint32_t> ips(1 << 16);
-    for (auto& ip : ips) ip = 0x0a000000u + static_cast<uint32_t>(rte_rand() % (uint64_t{routes} << 8));
-    uint32_t hops[32];
-    uint64_t cycles = 0, n = 0;
-    size_t at = 0;
-    for (auto _ : state) {
-        const uint64_t t0 = rte_rdtsc();
-        rte_lpm_lookup_bulk(lpm, &ips[at], hops, 32);
-        cycles += rte_rdtsc() - t0;
-        benchmark::DoNotOptimize(hops);
-        at = (at + 32) & (ips.size() - 1);
-        n += 32;
-    }
+    if (lpm == nullptr) return state.SkipWithError("rte_lpm_create failed");
+    for (uint32_t i = 0; i < routes; ++i) rte_lpm_add(lpm, route_prefix(i), 24, i & 0xffffff);
+    run_bulk_lookups<uint32_t>(state, routes, [&](const uint32_t* ips, uint32_t* hops) {
+        rte_lpm_lookup_bulk(lpm, ips, hops, 32);
+    });
     rte_lpm_free(lpm);
-    report(state, cycles, n);
 }
 
 // The same routes and destinations in rte_fib (DIR24_8, 4-byte next hops),
@@ -222,26 +229,12 @@ void bm_fib_bulk(benchmark::State& state) {
     c.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
     c.dir24_8.num_tbl8 = 1 << 12;
     rte_fib* fib = rte_fib_create(("bench_fib" + std::to_string(routes)).c_str(), SOCKET_ID_ANY, &c);
-    if (fib == nullptr) {
-        state.SkipWithError("rte_fib_create failed");
-        return;
-    }
-    for (uint32_t i = 0; i < routes; ++i) rte_fib_add(fib, (0x0a000000u + (i << 8)) & 0xffffff00u, 24, i & 0xffffff);
-    std::vector<uint32_t> ips(1 << 16);
-    for (auto& ip : ips) ip = 0x0a000000u + static_cast<uint32_t>(rte_rand() % (uint64_t{routes} << 8));
-    uint64_t hops[32];
-    uint64_t cycles = 0, n = 0;
-    size_t at = 0;
-    for (auto _ : state) {
-        const uint64_t t0 = rte_rdtsc();
-        rte_fib_lookup_bulk(fib, &ips[at], hops, 32);
-        cycles += rte_rdtsc() - t0;
-        benchmark::DoNotOptimize(hops);
-        at = (at + 32) & (ips.size() - 1);
-        n += 32;
-    }
+    if (fib == nullptr) return state.SkipWithError("rte_fib_create failed");
+    for (uint32_t i = 0; i < routes; ++i) rte_fib_add(fib, route_prefix(i), 24, i & 0xffffff);
+    run_bulk_lookups<uint64_t>(state, routes, [&](const uint32_t* ips, uint64_t* hops) {
+        rte_fib_lookup_bulk(fib, const_cast<uint32_t*>(ips), hops, 32);
+    });
     rte_fib_free(fib);
-    report(state, cycles, n);
 }
 
 BENCHMARK(bm_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
