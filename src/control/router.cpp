@@ -147,6 +147,10 @@ std::unique_ptr<fastpath::snapshot> router::build() const {
 }
 
 void router::publish() {
+    if (deferring_publish_) {
+        publish_pending_ = true;
+        return;
+    }
     ++generation_;
     dp_.publish(build());
     ++counters_.snapshots_published;
@@ -196,8 +200,18 @@ result<void> router::start() {
     if (host_ != RTE_MAX_ETHPORTS)
         for (uint32_t half : {0u, 0x80000000u})
             if (auto r = route_add({ipv4_addr{half}, 1}, host_nh); !r) return r;
-    for (const auto& p : cfg_.peers)
-        if (auto r = add_peer(p); !r) return r;
+    // Workers are not running yet, so the configured peers and pods can share
+    // one snapshot instead of publishing once each (quadratic in peers).
+    deferring_publish_ = true;
+    for (const auto& p : cfg_.peers) {
+        if (auto r = add_peer(p); !r) {
+            deferring_publish_ = false;
+            return r;
+        }
+    }
+    deferring_publish_ = false;
+    if (publish_pending_) publish();
+    publish_pending_ = false;
     for (const auto& p : cfg_.pods)
         if (auto r = add_pod(p); !r) return r;
     restore_state();

@@ -128,6 +128,8 @@ private:
     mac_addr uplink_mac_;
     uint32_t tap_seq_ = 0;
     bool shutting_down_ = false;
+    bool deferring_publish_ = false;  // start(): batch the configured peers into one snapshot
+    bool publish_pending_ = false;
     std::map<std::string, pod_state> pods_;
     std::map<ipv4_addr, peer_state> peers_;
     std::vector<std::optional<fastpath::nexthop>> nexthops_;  // by LPM next-hop index

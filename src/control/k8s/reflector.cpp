@@ -241,9 +241,12 @@ bool reflector::on_watch_line(std::string_view line) {
         if (code && code->IsInt() && code->GetInt() == 410) {
             stream_gone_ = true;
         } else {
-            std::string msg = str_of(member(*obj, "message"));
-            stream_error_ = "ERROR event" + (code && code->IsInt() ? " " + std::to_string(code->GetInt()) : "") +
-                            (msg.empty() ? "" : ": " + msg);
+            // Appended piecewise: GCC 12 at -O3 warns (-Wrestrict, a false
+            // positive) on the chained operator+ this replaced.
+            const std::string msg = str_of(member(*obj, "message"));
+            stream_error_ = "ERROR event";
+            if (code && code->IsInt()) stream_error_.append(" ").append(std::to_string(code->GetInt()));
+            if (!msg.empty()) stream_error_.append(": ").append(msg);
         }
         return false;
     }
