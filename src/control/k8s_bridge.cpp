@@ -81,6 +81,13 @@ void k8s_bridge::poll() {
 }
 
 void k8s_bridge::apply(const k8s::peer_diff& d) {
+    // One snapshot per diff, not per node: an initial sync brings thousands.
+    router_.begin_batch();
+    apply_changes(d);
+    router_.end_batch();
+}
+
+void k8s_bridge::apply_changes(const k8s::peer_diff& d) {
     for (const auto& p : d.removed) remove(p);
     // An update replaces the node's own peer entry (remove + add); other
     // peers' routes and templates are not touched.

@@ -40,6 +40,7 @@ public:
 
 private:
     void apply(const k8s::peer_diff& d);
+    void apply_changes(const k8s::peer_diff& d);
     bool add(const peer_config& p, bool count = true);
     void remove(const peer_config& p, bool count = true);
     void log_transitions(const k8s::sync_status& st);

@@ -147,7 +147,7 @@ std::unique_ptr<fastpath::snapshot> router::build() const {
 }
 
 void router::publish() {
-    if (deferring_publish_) {
+    if (batching_) {
         publish_pending_ = true;
         return;
     }
@@ -200,18 +200,14 @@ result<void> router::start() {
     if (host_ != RTE_MAX_ETHPORTS)
         for (uint32_t half : {0u, 0x80000000u})
             if (auto r = route_add({ipv4_addr{half}, 1}, host_nh); !r) return r;
-    // Workers are not running yet, so the configured peers and pods can share
-    // one snapshot instead of publishing once each (quadratic in peers).
-    deferring_publish_ = true;
+    begin_batch();
     for (const auto& p : cfg_.peers) {
         if (auto r = add_peer(p); !r) {
-            deferring_publish_ = false;
+            end_batch();
             return r;
         }
     }
-    deferring_publish_ = false;
-    if (publish_pending_) publish();
-    publish_pending_ = false;
+    end_batch();
     for (const auto& p : cfg_.pods)
         if (auto r = add_pod(p); !r) return r;
     restore_state();
@@ -388,6 +384,10 @@ result<void> router::add_peer(const peer_config& p) {
     const uint32_t nh = st.nh;
     peers_[p.node_ip] = std::move(st);
     publish();  // the next hop is visible before any route points at it
+    if (batching_) {
+        pending_routes_.push_back({p.node_ip, p.pod_cidr, nh});
+        return {};
+    }
     if (auto r = route_add(p.pod_cidr, nh); !r) {
         (void)remove_peer(p.node_ip);
         return r;
@@ -405,11 +405,41 @@ result<void> router::remove_peer(ipv4_addr node_ip) {
     peers_.erase(it);
     nexthops_[st.nh].reset();
     publish();  // after this no worker holds the peer's slot
+    if (batching_) {
+        pending_releases_.push_back(st);
+    } else {
+        release_peer_slots(st);
+    }
+    VXR_LOG_INFO("peer %s removed", node_ip.str().c_str());
+    return {};
+}
+
+void router::release_peer_slots(const peer_state& st) {
     free_nh(st.nh);
     peer_slots_free_.push_back(st.index);
     release_neighbor(st.neighbor);
-    VXR_LOG_INFO("peer %s removed", node_ip.str().c_str());
-    return {};
+}
+
+void router::begin_batch() { batching_ = true; }
+
+// One snapshot for everything the batch changed; then the routes of the
+// peers it added (their next hops are visible now), and the slots of the
+// peers it removed (no worker holds them now).
+void router::end_batch() {
+    batching_ = false;
+    if (publish_pending_) publish();
+    publish_pending_ = false;
+    for (const auto& st : pending_releases_) release_peer_slots(st);
+    pending_releases_.clear();
+    auto routes = std::move(pending_routes_);
+    pending_routes_.clear();
+    for (const auto& pr : routes) {
+        if (!peers_.count(pr.node_ip)) continue;  // removed again within the batch
+        if (auto r = route_add(pr.prefix, pr.nh); !r) {
+            VXR_LOG_ERROR("peer %s: %s", pr.node_ip.str().c_str(), r.err().c_str());
+            (void)remove_peer(pr.node_ip);
+        }
+    }
 }
 
 void router::send_probe(neighbor& n, bool unicast) {

@@ -59,6 +59,12 @@ public:
     result<void> remove_pod(const std::string& name);
     result<void> add_peer(const peer_config& p);
     result<void> remove_peer(ipv4_addr node_ip);
+    // Peer changes between these two share one snapshot publication (an
+    // initial sync of thousands of nodes would otherwise publish once per
+    // node). Added peers get their routes at end_batch; a route add that
+    // fails there removes the peer and is logged.
+    void begin_batch();
+    void end_batch();
 
     // Called from the control loop: handle punted packets and neighbour timers.
     void poll();
@@ -102,6 +108,7 @@ private:
         ipv4_addr next_hop;
         uint32_t neighbor = 0;
     };
+    void release_peer_slots(const peer_state& st);
 
     uint32_t alloc_nh(const fastpath::nexthop& nh);
     void free_nh(uint32_t idx);
@@ -128,8 +135,16 @@ private:
     mac_addr uplink_mac_;
     uint32_t tap_seq_ = 0;
     bool shutting_down_ = false;
-    bool deferring_publish_ = false;  // start(): batch the configured peers into one snapshot
+    // Between begin_batch and end_batch, peer changes share one snapshot.
+    struct pending_route {
+        ipv4_addr node_ip;
+        ipv4_prefix prefix;
+        uint32_t nh;
+    };
+    bool batching_ = false;
     bool publish_pending_ = false;
+    std::vector<pending_route> pending_routes_;
+    std::vector<peer_state> pending_releases_;
     std::map<std::string, pod_state> pods_;
     std::map<ipv4_addr, peer_state> peers_;
     std::vector<std::optional<fastpath::nexthop>> nexthops_;  // by LPM next-hop index
