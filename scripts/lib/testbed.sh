@@ -326,7 +326,10 @@ tb_stop_routers() {
   [[ "${1:-}" == --quiet ]] && quiet=1
   for i in "${!TB_ROUTER_PIDS[@]}"; do
     local pid=${TB_ROUTER_PIDS[$i]} what="vxrouted node-${TB_ROUTER_NAMES[$i]} (PID ${TB_ROUTER_PIDS[$i]})"
-    if ! tb_stop_pid "$pid" 10; then
+    # 30 s: Kubernetes' default termination grace period. A slow exit is
+    # reported with vxrouted's own timing of its shutdown steps.
+    local t0=$SECONDS
+    if ! tb_stop_pid "$pid" 30; then
       rc=1
     elif ((TB_WAS_DEAD)); then
       ((quiet)) || tb_err "$what had already exited (status $TB_LAST_EXIT) before SIGTERM"
@@ -334,6 +337,10 @@ tb_stop_routers() {
     elif [[ "$TB_LAST_EXIT" != 0 ]]; then
       ((quiet)) || tb_err "$what exited with status $TB_LAST_EXIT after SIGTERM"
       rc=1
+    fi
+    if ((SECONDS - t0 >= 5)); then
+      echo "# $what took $((SECONDS - t0)) s to exit after SIGTERM"
+      grep -h 'shutdown:' "$TB_TMP/node-${TB_ROUTER_NAMES[$i]}.log" 2>/dev/null | sed 's/^/#   /' || true
     fi
   done
   TB_ROUTER_PIDS=()

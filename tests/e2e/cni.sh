@@ -90,7 +90,7 @@ restart_router() {  # restart_router a|b: SIGTERM, then start again; replaces it
   for i in "${!TB_ROUTER_PIDS[@]}"; do
     if [[ ${TB_ROUTER_NAMES[$i]} == "$node" ]]; then old=${TB_ROUTER_PIDS[$i]}; else pids+=("${TB_ROUTER_PIDS[$i]}"); names+=("${TB_ROUTER_NAMES[$i]}"); fi
   done
-  if [[ -n "$old" ]] && ! tb_stop_pid "$old" 10; then
+  if [[ -n "$old" ]] && ! tb_stop_pid "$old" 30; then
     tb_err "vxrouted node-$node (PID $old) did not stop on SIGTERM"
     return 1
   fi
