@@ -963,7 +963,7 @@ tb_restart_router() {
   TB_ROUTER_PIDS=("${TB_ROUTER_PIDS[@]}")
   TB_ROUTER_NAMES=("${TB_ROUTER_NAMES[@]}")
   if [[ -n "$pid" ]]; then
-    tb_stop_pid "$pid" 10 || rc=1
+    tb_stop_pid "$pid" 30 || rc=1
     if ((TB_WAS_DEAD)); then
       tb_err "vxrouted node-$node (PID $pid) had already exited (status $TB_LAST_EXIT) before SIGTERM"
       rc=1
