@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -154,7 +155,17 @@ int main(int argc, char** argv) {
             if (ms.count() >= k_slow_step_ms) VXR_LOG_WARN("shutdown: %s took %lld ms", what, static_cast<long long>(ms.count()));
         };
         timed("stopping the Kubernetes sync", [&] { if (k8s) k8s->stop(); });
-        timed("stopping the workers", [&] { dp.stop(); });
+        bool stopped = true;
+        timed("stopping the workers", [&] { stopped = dp.stop(); });
+        if (!stopped) {
+            // Nothing can be torn down under a worker that may still run;
+            // the process exit closes the pods' taps (the kernel removes
+            // their interfaces) and the ports.
+            VXR_LOG_ERROR("worker lcore %u did not stop within 2 s (blocked in a driver call); exiting without "
+                          "tearing down ports", dp.stuck_lcore());
+            admin.close();
+            std::_Exit(rc);
+        }
         timed("removing pods", [&] { router.shutdown(); });
         timed("closing the admin socket", [&] { admin.close(); });
         timed("closing the uplink and host ports", [&] { dp.close_ports(); });

@@ -36,12 +36,13 @@ int on_port_event(uint16_t, rte_eth_event_type type, void* arg, void*) {
 }  // namespace
 
 void dataplane::close_ports() {
-    stop();
+    if (!stop()) return;  // a stuck worker may still touch them
     for (auto& p : ports_)
         if (p) detach_port(p->id);
 }
 
 dataplane::~dataplane() {
+    if (running_ && !stop()) return;  // leave everything to process exit
     close_ports();
     delete shared_.published.exchange(nullptr);
     for (auto* r : inject_) rte_ring_free(r);
@@ -235,11 +236,26 @@ result<void> dataplane::launch() {
     return {};
 }
 
-void dataplane::stop() {
-    if (!running_) return;
+bool dataplane::stop() {
+    if (!running_) return true;
     shared_.stop.store(true);
-    for (unsigned w = 0; w < params_.workers; ++w) rte_eal_wait_lcore(lcores_[w]);
+    // A worker checks the flag every loop; one that does not return within
+    // the bound is blocked inside a driver call, and waiting longer would
+    // outlast the pod's termination grace period.
+    constexpr uint64_t k_stop_bound_ms = 2000;
+    const uint64_t deadline = rte_get_timer_cycles() + rte_get_timer_hz() / 1000 * k_stop_bound_ms;
+    for (unsigned w = 0; w < params_.workers; ++w) {
+        while (rte_eal_get_lcore_state(lcores_[w]) == RUNNING) {
+            if (rte_get_timer_cycles() > deadline) {
+                stuck_lcore_ = lcores_[w];
+                return false;
+            }
+            rte_delay_us_sleep(1000);
+        }
+        rte_eal_wait_lcore(lcores_[w]);
+    }
     running_ = false;
+    return true;
 }
 
 unsigned dataplane::punt_dequeue(rte_mbuf** pkts, unsigned n) {

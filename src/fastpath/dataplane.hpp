@@ -70,7 +70,9 @@ public:
     void synchronize();
 
     result<void> launch();
-    void stop();
+    // False if a worker did not return within 2 s (stuck_lcore() names it).
+    bool stop();
+    unsigned stuck_lcore() const { return stuck_lcore_; }
     bool running() const { return running_; }
 
     unsigned workers() const { return params_.workers; }
@@ -98,6 +100,7 @@ private:
     std::array<unsigned, k_max_workers> lcores_{};
     std::array<std::unique_ptr<port_info>, RTE_MAX_ETHPORTS> ports_;
     bool running_ = false;
+    unsigned stuck_lcore_ = 0;
     uint64_t inject_dropped_ = 0;
 };
 
