@@ -180,6 +180,7 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
     rte_mbuf* routed[k_burst];
     uint32_t dst[k_burst];
     uint32_t hop[k_burst];
+    bool direct[k_burst];  // uplink: routed unencapsulated (DirectRouting) rather than decapsulated
     uint16_t nr = 0;
     const port_entry& pe = s.ports[in_port];
 
@@ -204,16 +205,12 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
             if (unlikely(chk != encap::ipv4_check::ok)) { drop(m, ipv4_drop(chk)); continue; }
             if (ip->dst_addr != s.node_ip_be) {
                 // A flannel peer with DirectRouting on our L2 sends pod traffic
-                // unencapsulated to our MAC; everything else is the node's.
-                uint32_t nh;
-                if (rte_lpm_lookup(p_.shared->lpm, rte_be_to_cpu_32(ip->dst_addr), &nh) == 0 &&
-                    nh < s.nexthops.size() && s.nexthops[nh].kind == nh_kind::pod) {
-                    trim_to_ip(m, ip);
-                    routed[nr] = m;
-                    dst[nr++] = rte_be_to_cpu_32(ip->dst_addr);
-                    continue;
-                }
-                tx_host(s, m);
+                // unencapsulated to our MAC; the burst's one bulk lookup decides
+                // (a local pod: routed; anything else: the node's).
+                trim_to_ip(m, ip);
+                direct[nr] = true;
+                routed[nr] = m;
+                dst[nr++] = rte_be_to_cpu_32(ip->dst_addr);
                 continue;
             }
             if (ip->next_proto_id != IPPROTO_UDP) { tx_host(s, m); continue; }
@@ -235,6 +232,7 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
             if (unlikely(r.status != encap::vxlan_status::ok)) { drop(m, vxlan_drop(r.status)); continue; }
             rte_pktmbuf_adj(m, r.outer_len);
             c_.decapsulated.add();
+            direct[nr] = false;
             auto* inner = ip_of(m);
             const auto ichk = encap::check_ipv4(inner, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), 0);
             if (unlikely(ichk != encap::ipv4_check::ok)) { drop(m, ipv4_drop(ichk)); continue; }
@@ -291,7 +289,14 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
     rte_lpm_lookup_bulk(p_.shared->lpm, dst, hop, nr);
     for (uint16_t i = 0; i < nr; ++i) {
         const bool found = (hop[i] & RTE_LPM_LOOKUP_SUCCESS) != 0;
-        route_one(s, routed[i], found, hop[i] & 0x00ffffff, in_port, R == port_role::uplink, false);
+        const uint32_t nh = hop[i] & 0x00ffffff;
+        if constexpr (R == port_role::uplink) {
+            if (direct[i] && !(found && nh < s.nexthops.size() && s.nexthops[nh].kind == nh_kind::pod)) {
+                tx_host(s, routed[i]);
+                continue;
+            }
+        }
+        route_one(s, routed[i], found, nh, in_port, R == port_role::uplink, false);
     }
 }
 
