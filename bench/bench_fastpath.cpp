@@ -25,6 +25,7 @@
 namespace {
 
 using namespace vxr;
+using fastpath::route_table;
 
 constexpr uint16_t k_inner_len = 64 - 4;  // a 64-byte frame on the wire, less the FCS
 
@@ -218,33 +219,45 @@ void bm_lpm_bulk(benchmark::State& state) {
     rte_lpm_free(lpm);
 }
 
-// The same routes and destinations in rte_fib (DIR24_8, 4-byte next hops),
-// to choose between the two tables by measurement.
+// The same routes and destinations in the workers' route table (two rte_fib
+// DIR24_8 copies, 4-byte next hops), to choose between the two by measurement.
 void bm_fib_bulk(benchmark::State& state) {
     const auto routes = static_cast<uint32_t>(state.range(0));
-    rte_fib_conf c{};
-    c.type = RTE_FIB_DIR24_8;
-    c.default_nh = 0;
-    c.max_routes = static_cast<int>(routes + 16);
-    c.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
-    c.dir24_8.num_tbl8 = 1 << 12;
-    rte_fib* fib = rte_fib_create(("bench_fib" + std::to_string(routes)).c_str(), SOCKET_ID_ANY, &c);
-    if (fib == nullptr) return state.SkipWithError("rte_fib_create failed");
-    for (uint32_t i = 0; i < routes; ++i) rte_fib_add(fib, route_prefix(i), 24, i & 0xffffff);
+    route_table rt;
+    if (auto r = rt.init(routes + 16, SOCKET_ID_ANY, nullptr); !r) return state.SkipWithError(r.err().c_str());
+    rt.begin();
+    for (uint32_t i = 0; i < routes; ++i) (void)rt.add({ipv4_addr{route_prefix(i)}, 24}, i & 0xffffff);
+    rt.commit();
     run_bulk_lookups<uint64_t>(state, routes, [&](const uint32_t* ips, uint64_t* hops) {
-        rte_fib_lookup_bulk(fib, const_cast<uint32_t*>(ips), hops, 32);
+        rte_fib_lookup_bulk(rt.active(), const_cast<uint32_t*>(ips), hops, 32);
     });
-    rte_fib_free(fib);
+}
+
+// Loading N /24 routes into the route table in one batch (both copies), as a
+// full resync from the API server would: seconds per million, linear in N.
+void bm_route_fill(benchmark::State& state) {
+    const auto routes = static_cast<uint32_t>(state.range(0));
+    route_table rt;
+    if (auto r = rt.init(routes + 16, SOCKET_ID_ANY, nullptr); !r) return state.SkipWithError(r.err().c_str());
+    uint32_t nh = 0;
+    for (auto _ : state) {
+        rt.begin();
+        for (uint32_t i = 0; i < routes; ++i)
+            if (!rt.add({ipv4_addr{route_prefix(i)}, 24}, ++nh & 0xffffff)) return state.SkipWithError("add failed");
+        rt.commit();
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * routes);
 }
 
 BENCHMARK(bm_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_decap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_pipeline_encap)->Arg(1)->Arg(4)->Arg(32);
 BENCHMARK(bm_refill)->Arg(1)->Arg(4)->Arg(32);
-// 1M routes is left out: filling rte_lpm's rule table is linear per insert
-// (quadratic in all), which takes minutes at 1M; see the route-table issue.
+// rte_lpm at 1M is left out: filling its rule table is linear per insert
+// (quadratic in all), which takes minutes at 1M; the reason for rte_fib.
 BENCHMARK(bm_lpm_bulk)->Arg(1000)->Arg(100000);
-BENCHMARK(bm_fib_bulk)->Arg(1000)->Arg(100000);
+BENCHMARK(bm_fib_bulk)->Arg(1000)->Arg(100000)->Arg(1000000);
+BENCHMARK(bm_route_fill)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 int setup() {
     const std::string prefix = "--file-prefix=vxrbench" + std::to_string(getpid());

@@ -70,7 +70,7 @@ struct config {
     std::string host_iface = "vxr-host";  // host exception tap; "" disables it
     uint32_t workers = 1;
     uint32_t idle_backoff_us = 0;     // 0 = busy poll (production default)
-    uint32_t max_routes = 1u << 20;
+    uint32_t max_routes = 1u << 16;  // a 5000-node cluster needs ~5000; 1,000,000 is tested
     uint32_t mbufs = 16384;
     std::string admin_socket = "/run/vxroute/vxrouted.sock";
     std::string state_dir = "/var/lib/vxroute";  // pods added at run time survive restarts here

@@ -196,10 +196,8 @@ result<void> router::start() {
         if (auto r = route_add(*cfg_.cluster_cidr, none_nh); !r) return r;
     // Everything else leaves through the node kernel, as it does on a flannel
     // node: the node's own addresses, the underlay, the outside world.
-    // rte_lpm has no depth 0: the default route is two /1s.
     if (host_ != RTE_MAX_ETHPORTS)
-        for (uint32_t half : {0u, 0x80000000u})
-            if (auto r = route_add({ipv4_addr{half}, 1}, host_nh); !r) return r;
+        if (auto r = route_add({ipv4_addr{0}, 0}, host_nh); !r) return r;
     begin_batch();
     for (const auto& p : cfg_.peers) {
         if (auto r = add_peer(p); !r) {
@@ -420,19 +418,25 @@ void router::release_peer_slots(const peer_state& st) {
     release_neighbor(st.neighbor);
 }
 
-void router::begin_batch() { batching_ = true; }
+void router::begin_batch() {
+    batching_ = true;
+    dp_.routes_begin();
+}
 
-// One snapshot for everything the batch changed; then the routes of the
-// peers it added (their next hops are visible now), and the slots of the
-// peers it removed (no worker holds them now).
+// The routes the batch deleted, in one route table swap; one snapshot for
+// everything the batch changed; then the routes of the peers it added (their
+// next hops are visible now) in a second swap, and the slots of the peers it
+// removed (no worker holds them now).
 void router::end_batch() {
     batching_ = false;
+    dp_.routes_commit();
     if (publish_pending_) publish();
     publish_pending_ = false;
     for (const auto& st : pending_releases_) release_peer_slots(st);
     pending_releases_.clear();
     auto routes = std::move(pending_routes_);
     pending_routes_.clear();
+    dp_.routes_begin();
     for (const auto& pr : routes) {
         if (!peers_.count(pr.node_ip)) continue;  // removed again within the batch
         if (auto r = route_add(pr.prefix, pr.nh); !r) {
@@ -440,6 +444,7 @@ void router::end_batch() {
             (void)remove_peer(pr.node_ip);
         }
     }
+    dp_.routes_commit();
 }
 
 void router::send_probe(neighbor& n, bool unicast) {

@@ -8,7 +8,6 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
-#include <rte_lpm.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
@@ -42,12 +41,14 @@ void dataplane::close_ports() {
 }
 
 dataplane::~dataplane() {
-    if (running_ && !stop()) return;  // leave everything to process exit
+    if (running_ && !stop()) {  // leave everything to process exit
+        routes_.abandon();
+        return;
+    }
     close_ports();
     delete shared_.published.exchange(nullptr);
     for (auto* r : inject_) rte_ring_free(r);
     rte_ring_free(shared_.punt);
-    if (shared_.lpm != nullptr) rte_lpm_free(shared_.lpm);
     rte_free(shared_.qsbr);
     if (counters_ != nullptr) {
         for (unsigned w = 0; w < params_.workers; ++w) counters_[w].~worker_counters();
@@ -82,16 +83,8 @@ result<void> dataplane::init(const dataplane_params& p) {
     if (shared_.qsbr == nullptr || rte_rcu_qsbr_init(shared_.qsbr, p.workers) != 0)
         return make_error("cannot create RCU state");
 
-    rte_lpm_config lc{};
-    lc.max_rules = p.max_routes;
-    // tbl8 groups hold prefixes longer than /24 (pod /32s): one per /24 that has any.
-    lc.number_tbl8s = RTE_MAX(1u << 12, p.max_routes / 16);
-    shared_.lpm = rte_lpm_create("vxr_lpm", socket, &lc);
-    if (shared_.lpm == nullptr) return make_error("cannot create LPM table: " + errstr(rte_errno));
-    rte_lpm_rcu_config rc{};
-    rc.v = shared_.qsbr;
-    rc.mode = RTE_LPM_QSBR_MODE_SYNC;  // tbl8 groups are reused only after readers moved on
-    if (rte_lpm_rcu_qsbr_add(shared_.lpm, &rc) != 0) return make_error("cannot attach RCU to LPM");
+    if (auto r = routes_.init(p.max_routes, socket, shared_.qsbr); !r) return r;
+    shared_.routes = &routes_;
 
     shared_.punt = rte_ring_create("vxr_punt", k_punt_ring, socket, RING_F_SC_DEQ);
     if (shared_.punt == nullptr) return make_error("cannot create punt ring: " + errstr(rte_errno));
@@ -201,18 +194,6 @@ port_entry dataplane::entry_for(uint16_t id) const {
         e.txb = p->txb;
     }
     return e;
-}
-
-result<void> dataplane::route_add(ipv4_prefix p, uint32_t nexthop) {
-    const int rc = rte_lpm_add(shared_.lpm, p.addr.value, p.len, nexthop);
-    if (rc != 0) return make_error("cannot add route " + p.str() + ": " + errstr(rc));
-    return {};
-}
-
-result<void> dataplane::route_del(ipv4_prefix p) {
-    const int rc = rte_lpm_delete(shared_.lpm, p.addr.value, p.len);
-    if (rc != 0) return make_error("cannot delete route " + p.str() + ": " + errstr(rc));
-    return {};
 }
 
 void dataplane::synchronize() { rte_rcu_qsbr_synchronize(shared_.qsbr, RTE_QSBR_THRID_INVALID); }

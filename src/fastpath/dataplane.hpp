@@ -1,4 +1,4 @@
-// Owner of the DPDK resources the workers use: mempool, ports, LPM, RCU,
+// Owner of the DPDK resources the workers use: mempool, ports, routes, RCU,
 // rings, counters. Thread: the control (main) lcore only; the workers see
 // these only through shared_state and published snapshots.
 #pragma once
@@ -11,6 +11,7 @@
 
 #include "common/result.hpp"
 #include "fastpath/counters.hpp"
+#include "fastpath/route_table.hpp"
 #include "fastpath/snapshot.hpp"
 #include "fastpath/worker.hpp"
 
@@ -21,7 +22,7 @@ namespace vxr::fastpath {
 struct dataplane_params {
     unsigned workers = 1;
     uint32_t mbufs = 16384;
-    uint32_t max_routes = 1u << 20;
+    uint32_t max_routes = 1u << 16;  // a 5000-node cluster needs ~5000; 1,000,000 is tested
     uint32_t idle_backoff_us = 0;
 };
 
@@ -60,8 +61,13 @@ public:
     std::vector<const port_info*> ports() const;
     port_entry entry_for(uint16_t id) const;  // a snapshot's view of an attached port
 
-    result<void> route_add(ipv4_prefix p, uint32_t nexthop);
-    result<void> route_del(ipv4_prefix p);
+    // Visible to the workers on return, or at routes_commit() after
+    // routes_begin() (route_table.hpp).
+    result<void> route_add(ipv4_prefix p, uint32_t nexthop) { return routes_.add(p, nexthop); }
+    result<void> route_del(ipv4_prefix p) { return routes_.del(p); }
+    void routes_begin() { routes_.begin(); }
+    void routes_commit() { routes_.commit(); }
+    const route_table& routes() const { return routes_; }
 
     // Publish with one release store; wait until every worker has passed a
     // quiescent state; free the previous snapshot.
@@ -79,7 +85,6 @@ public:
     const worker_counters& counters(unsigned w) const { return counters_[w]; }
     unsigned worker_lcore(unsigned w) const { return lcores_[w]; }
     rte_mempool* pool() const { return pool_; }
-    rte_lpm* lpm() const { return shared_.lpm; }
 
     // Punted packets (workers -> control) and packets for the wire
     // (control -> worker 0, which owns a TX queue; m->port = TX port).
@@ -93,6 +98,7 @@ public:
 private:
     dataplane_params params_;
     shared_state shared_;
+    route_table routes_;
     rte_mempool* pool_ = nullptr;
     worker_counters* counters_ = nullptr;  // rte_zmalloc'd array, one per worker
     std::array<rte_ring*, k_max_workers> inject_{};

@@ -1,7 +1,7 @@
 // The forwarding state workers read: an immutable snapshot built by the
 // control thread and published with one release store (DESIGN.md 3). Routes
-// live in an rte_lpm shared by all snapshots and updated in place under
-// rte_rcu_qsbr; the LPM's next-hop values index `nexthops` here.
+// live in the route table (route_table.hpp), published on their own under
+// the same rte_rcu_qsbr; its next-hop values index `nexthops` here.
 #pragma once
 
 #include <array>

@@ -4,6 +4,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_fib.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
@@ -127,9 +128,10 @@ void worker::icmp_error(const snapshot& s, rte_mbuf* m, uint8_t type, uint8_t co
 // A packet we originated (ICMP) goes through the routing step once, marked so
 // that it can never cause another ICMP error.
 void worker::reroute(const snapshot& s, rte_mbuf* m, uint16_t in_port) {
-    uint32_t nh = 0;
-    const bool found = rte_lpm_lookup(p_.shared->lpm, rte_be_to_cpu_32(ip_of(m)->dst_addr), &nh) == 0;
-    route_one(s, m, found, nh, in_port, false, true);
+    uint32_t dst = rte_be_to_cpu_32(ip_of(m)->dst_addr);
+    uint64_t nh = k_no_route;
+    rte_fib_lookup_bulk(p_.shared->routes->active(), &dst, &nh, 1);
+    route_one(s, m, nh != k_no_route, static_cast<uint32_t>(nh), in_port, false, true);
 }
 
 void worker::route_one(const snapshot& s, rte_mbuf* m, bool found, uint32_t nh_idx, uint16_t in_port,
@@ -179,7 +181,7 @@ template <port_role R>
 void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts, uint16_t n) {
     rte_mbuf* routed[k_burst];
     uint32_t dst[k_burst];
-    uint32_t hop[k_burst];
+    uint64_t hop[k_burst];
     bool direct[k_burst];  // uplink: routed unencapsulated (DirectRouting) rather than decapsulated
     uint16_t nr = 0;
     const port_entry& pe = s.ports[in_port];
@@ -286,10 +288,10 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
         }
     }
     if (nr == 0) return;
-    rte_lpm_lookup_bulk(p_.shared->lpm, dst, hop, nr);
+    rte_fib_lookup_bulk(p_.shared->routes->active(), dst, hop, nr);
     for (uint16_t i = 0; i < nr; ++i) {
-        const bool found = (hop[i] & RTE_LPM_LOOKUP_SUCCESS) != 0;
-        const uint32_t nh = hop[i] & 0x00ffffff;
+        const bool found = hop[i] != k_no_route;
+        const uint32_t nh = static_cast<uint32_t>(hop[i]);
         if constexpr (R == port_role::uplink) {
             if (direct[i] && !(found && nh < s.nexthops.size() && s.nexthops[nh].kind == nh_kind::pod)) {
                 tx_host(s, routed[i]);

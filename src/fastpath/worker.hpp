@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cstdint>
 
-#include <rte_lpm.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include "fastpath/counters.hpp"
+#include "fastpath/route_table.hpp"
 #include "fastpath/snapshot.hpp"
 
 namespace vxr::fastpath {
@@ -27,7 +27,7 @@ inline uint32_t punt_tag_index(uint32_t tag) { return tag & 0xffffff; }
 struct shared_state {
     std::atomic<const snapshot*> published{nullptr};  // control: release store
     std::atomic<bool> stop{false};                     // control
-    rte_lpm* lpm = nullptr;                            // control, in place under RCU
+    const route_table* routes = nullptr;               // control: its own RCU publication
     rte_rcu_qsbr* qsbr = nullptr;
     rte_ring* punt = nullptr;                          // workers -> control (MP/SC)
 };

@@ -878,8 +878,7 @@ TEST_F(fastpath, thousand_peers_added_and_removed) {
         for (uint32_t i : {0u, 499u, 999u})
             EXPECT_TRUE(from_pod1(pod1_frame(ipv4(k_pod1_ip, cidr(i).addr.value + 5, 17, 64, udp(1, 2, 3)))).empty());
         EXPECT_EQ(drops_since(before), (std::map<std::string, uint64_t>{{"no_route", 3}}));
-        uint32_t nh = 0;
-        EXPECT_NE(rte_lpm_lookup(dp_->lpm(), cidr(500).addr.value + 1, &nh), 0) << "route left in the LPM";
+        EXPECT_EQ(dp_->routes().lookup(ipv4_addr{cidr(500).addr.value + 1}), std::nullopt) << "route left in the table";
     }
     EXPECT_EQ(from_pod1(pod1_frame(ipv4(k_pod1_ip, k_remote, 17, 64, udp(1, 2, 3)))).at(uplink_).size(), 1u);
 }
