@@ -18,24 +18,28 @@
 #include "control/commands.hpp"
 #include "control/config.hpp"
 #include "control/k8s_bridge.hpp"
+#include "control/reload.hpp"
 #include "control/router.hpp"
 #include "fastpath/dataplane.hpp"
 
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_reload = 0;
 void on_signal(int) { g_stop = 1; }
+void on_hup(int) { g_reload = 1; }
 
 constexpr int k_exit_runtime = 1;
 constexpr int k_exit_config = 2;
 constexpr int k_exit_usage = 64;
-constexpr int k_poll_ms = 10;
-constexpr long long k_slow_step_ms = 500;  // a shutdown step slower than this is logged  // control loop period: ARP timers, admin socket, punts
+constexpr int k_poll_ms = 10;  // control loop period: ARP timers, admin socket, punts
+constexpr long long k_slow_step_ms = 500;  // a shutdown step slower than this is logged
 
 void usage(FILE* f) {
     std::fprintf(f,
                  "usage: vxrouted [-c CONFIG.json] [--check-config] [--print-config] [-v]\n"
-                 "  without -c, the embedded default configuration (demo node A) is used\n");
+                 "  without -c, the embedded default configuration (demo node A) is used\n"
+                 "  SIGHUP re-reads CONFIG and applies its peers and pods; SIGTERM stops\n");
 }
 
 // Hugepages must exist before EAL starts, or EAL's own failure is a page of
@@ -49,6 +53,26 @@ bool have_free_hugepages() {
         f.ignore(256, '\n');
     }
     return false;
+}
+
+// SIGHUP: apply the config file's peers and pods; a config that does not
+// parse, or that changes what only a restart can, leaves everything as it is.
+void reload_config(const std::string& path, vxr::control::router& router) {
+    if (path.empty()) {
+        VXR_LOG_WARN("reload: running the embedded configuration (no -c): nothing to reload");
+        return;
+    }
+    auto next = vxr::control::load_config(path);
+    if (!next) {
+        VXR_LOG_ERROR("reload: config %s: %s; keeping the running configuration", path.c_str(), next.err().c_str());
+        return;
+    }
+    auto r = vxr::control::reload(router, *next);
+    if (!r) {
+        VXR_LOG_ERROR("reload: config %s: %s; keeping the running configuration", path.c_str(), r.err().c_str());
+        return;
+    }
+    VXR_LOG_INFO("reload: config %s: %s", path.c_str(), r->c_str());
 }
 
 }  // namespace
@@ -134,6 +158,7 @@ int main(int argc, char** argv) {
             vxr::control::register_telemetry(dp);
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
+            std::signal(SIGHUP, on_hup);
             std::signal(SIGPIPE, SIG_IGN);
             VXR_LOG_INFO("ready: node %s, %zu pods, %zu peers, %u workers, admin socket %s",
                          cfg->node_name.c_str(), router.pod_count(), router.peer_count(), cfg->workers,
@@ -143,6 +168,10 @@ int main(int argc, char** argv) {
                            [&](const std::string& req) { return vxr::control::handle_command(router, k8s.get(), req); });
                 router.poll();
                 if (k8s) k8s->poll();
+                if (g_reload) {
+                    g_reload = 0;
+                    reload_config(config_path, router);
+                }
             }
             VXR_LOG_INFO("stopping");
         }

@@ -85,6 +85,12 @@ public:
     std::vector<ipv4_addr> pod_ips() const;
 
     const config& cfg() const { return cfg_; }
+    // After a reload (reload.cpp) applied them: the static peers and
+    // configured pods the next reload compares against.
+    void set_configured(std::vector<peer_config> peers, std::vector<pod_config> pods) {
+        cfg_.peers = std::move(peers);
+        cfg_.pods = std::move(pods);
+    }
     size_t pod_count() const { return pods_.size(); }
     size_t peer_count() const { return peers_.size(); }
 

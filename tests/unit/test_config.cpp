@@ -12,6 +12,7 @@
 #include <string>
 
 #include "control/config.hpp"
+#include "control/reload.hpp"
 
 namespace vxr::control {
 namespace {
@@ -561,6 +562,33 @@ TEST(config, validate_catches_changes_made_in_code) {
     r = validate(mtu);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.err().find("pod_mtu: must be 0 or 68..1450"), std::string::npos) << r.err();
+}
+
+
+// SIGHUP applies peers and pods only; every other key needs a restart and is
+// named in the rejection.
+TEST(reload, only_peers_and_pods_reload) {
+    const auto base = parse_config(k_minimal_config);
+    ASSERT_TRUE(base);
+    auto peers2 = parse_config(with("peers", R"([{"node_ip": "198.18.0.3", "vtep_mac": "02:00:00:00:00:03",
+                                                 "pod_cidr": "10.244.3.0/24"}])"));
+    ASSERT_TRUE(peers2);
+    EXPECT_TRUE(restart_fields(*base, *peers2).empty());
+    auto no_pods = parse_config(with("pods", "[]"));
+    ASSERT_TRUE(no_pods);
+    EXPECT_TRUE(restart_fields(*base, *no_pods).empty());
+    EXPECT_TRUE(restart_fields(*base, *base).empty());
+
+    auto vni = parse_config(with("vni", "7"));
+    ASSERT_TRUE(vni);
+    EXPECT_EQ(restart_fields(*base, *vni), std::vector<std::string>{"vni"});
+    auto cluster = parse_config(with("cluster_cidr", R"("10.244.0.0/16")"));
+    ASSERT_TRUE(cluster);
+    EXPECT_EQ(restart_fields(*base, *cluster), std::vector<std::string>{"cluster_cidr"});
+    auto k8s = parse_config(with("kubernetes", R"({"in_cluster": true})"));
+    ASSERT_TRUE(k8s);
+    EXPECT_EQ(restart_fields(*base, *k8s), std::vector<std::string>{"kubernetes"});
+    EXPECT_EQ(restart_fields(*k8s, *base), std::vector<std::string>{"kubernetes"});
 }
 
 }  // namespace
