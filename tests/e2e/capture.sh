@@ -105,6 +105,8 @@ expect_frames() {
 main() {
   tb_trap
   trap 'tb_dpod_down; tb_down' EXIT
+  trap 'tb_dpod_down; tb_down; trap - EXIT; exit 130' INT
+  trap 'tb_dpod_down; tb_down; trap - EXIT; exit 143' TERM
   if ! setup; then
     tb_not_ok "testbed, routers and DPDK pod up" "see errors above"
     exit 1
