@@ -193,12 +193,12 @@ node_pmd_dir() {
 # kernel.sched_rt_runtime_us (vxrouted's lcores are not real-time threads).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 NODE_SYSCTLS=(
-  "net.core.rmem_max|min|16777216|SO_RCVBUF ceiling: pods and node services behind vxr-host get vxrouted's traffic in bursts; the 208 KiB default caps what they may ask for"
+  "net.core.rmem_max|min|16777216|SO_RCVBUF ceiling: pods and node services behind vxr-host get vxrouted's traffic in bursts; the usual 208 KiB caps what they may ask for"
   "net.core.wmem_max|min|16777216|SO_SNDBUF ceiling, the same for senders"
   "net.core.wmem_default|min|1048576|net_af_packet sets no SO_SNDBUF: frames its TX ring hands the kernel are charged to this default; 208 KiB holds ~100 of a 512-frame ring, the rest waits for the next poll"
   "vm.max_map_count|min|262144|DPDK maps every 2 MiB page separately (plus its VA reservations): tens of GB of pages pass the 65530 default and mmap fails at start"
   "vm.stat_interval|min|10|the per-CPU vmstat worker runs every interval on every CPU, poll cores included: 10 s instead of 1 s removes most of that jitter"
-  "kernel.numa_balancing|eq|0|NUMA balancing unmaps pages to sample accesses: page faults on poll-mode threads, and vxrouted places its memory per NUMA node already"
+  "kernel.numa_balancing|eq|0|NUMA balancing unmaps pages to sample accesses: page faults on poll-mode threads; DPDK already places vxrouted's memory on the right node"
   "net.ipv4.ip_forward|eq|1|pod traffic to the outside and to Service IPs leaves vxrouted through vxr-host and is forwarded (and DNATed by kube-proxy) by the node kernel"
   "net.ipv4.conf.default.rp_filter|oneof:0,2|2|vxr-host is created at start with the default: strict mode (1) drops packets from remote pods whose subnets the kernel routes via another interface"
 )
@@ -215,5 +215,13 @@ node_sysctl_ok() {
     eq) [[ "$cur" == "$want" ]] ;;
     oneof:*) [[ ",${mode#oneof:}," == *",$cur,"* ]] ;;
     *) return 1 ;;
+  esac
+}
+# node_sysctl_want MODE VALUE: the recommendation in words (">= 10", "= 0", "0 or 2").
+node_sysctl_want() {
+  case "$1" in
+    min) echo ">= $2" ;;
+    eq) echo "= $2" ;;
+    oneof:*) local v=${1#oneof:}; echo "${v//,/ or }" ;;
   esac
 }
