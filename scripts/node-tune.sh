@@ -29,9 +29,13 @@ for arg in "$@"; do
 done
 node_require_root
 # net.* would land in the wrong namespace (a container's, a test's).
-if ((!this_netns)) && [[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net 2>/dev/null)" ]]; then
-  node_die "this shell is not in the host's network namespace (PID 1's): the net.* settings would not reach" \
-    "vxrouted's node; run it on the host, or pass --this-netns if vxrouted runs in this namespace"
+# Known when the namespace has an 'ip netns' name, or PID 1's differs (when
+# we may read it: some sandboxes hide it).
+netns_name=$(ip netns identify "$$" 2>/dev/null || true)
+init_netns=$(readlink /proc/1/ns/net 2>/dev/null || true)
+if ((!this_netns)) && { [[ -n "$netns_name" ]] || [[ -n "$init_netns" && "$(readlink /proc/self/ns/net)" != "$init_netns" ]]; }; then
+  node_die "this shell is not in the host's network namespace (${netns_name:-not that of PID 1}): the net.* settings" \
+    "would not reach vxrouted's node; run it on the host, or pass --this-netns if vxrouted runs in this namespace"
 fi
 
 conf="# scripts/node-tune.sh: kernel settings for vxrouted (reasons in scripts/lib/node.sh)"
