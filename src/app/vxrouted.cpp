@@ -2,6 +2,7 @@
 // and the router, launch the workers, then run the control loop.
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_pdump.h>
 
 #include <chrono>
 #include <csignal>
@@ -132,6 +133,11 @@ int main(int argc, char** argv) {
                       rte_strerror(rte_errno));
         return k_exit_runtime;
     }
+    // Packet capture: dpdk-dumpcap (a secondary process on our --file-prefix)
+    // asks us over EAL's multi-process channel to mirror a port's bursts.
+    // Without a capture this costs nothing on the workers.
+    const bool pdump = rte_pdump_init() == 0;
+    if (!pdump) VXR_LOG_WARN("packet capture unavailable: rte_pdump_init: %s", rte_strerror(rte_errno));
     int rc = 0;
     {
         vxr::fastpath::dataplane dp;
@@ -199,6 +205,7 @@ int main(int argc, char** argv) {
         timed("closing the admin socket", [&] { admin.close(); });
         timed("closing the uplink and host ports", [&] { dp.close_ports(); });
     }
+    if (pdump) rte_pdump_uninit();
     const auto t0 = std::chrono::steady_clock::now();
     rte_eal_cleanup();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);

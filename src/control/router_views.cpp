@@ -1,5 +1,6 @@
 // JSON views of the router's state for the admin socket and telemetry.
 // Thread: control (main) lcore; reads worker counters with relaxed loads.
+#include <rte_eal.h>
 #include <rte_ethdev.h>
 
 #include <rapidjson/stringbuffer.h>
@@ -95,6 +96,7 @@ std::string router::show(const std::string& what) const {
             for (const auto& [pn, pod] : pods_)
                 if (pod.port == p->id) name = pn;
             kv(w, "name", name);
+            kv(w, "dpdk_name", p->name);  // what dpdk-dumpcap -i takes
             kv(w, "kind", role_name(p->role));
             kv(w, "mac", encap::from_rte(p->mac).str());
             rte_eth_link link{};
@@ -119,6 +121,13 @@ std::string router::show(const std::string& what) const {
             w.EndObject();
         }
         w.EndArray();
+        // The operator's capture command: dpdk-dumpcap attaches as a
+        // secondary process, so it needs our EAL file prefix (the last part
+        // of EAL's runtime directory). -p: no promiscuous mode, so that the
+        // capture shows what vxrouted receives and changes nothing.
+        std::string prefix = rte_eal_get_runtime_dir();
+        prefix = prefix.substr(prefix.rfind('/') + 1);
+        kv(w, "capture", "dpdk-dumpcap --file-prefix=" + prefix + " -p -i <dpdk_name> -w FILE.pcapng");
     } else if (what == "routes") {
         w.Key("routes");
         w.StartArray();
