@@ -18,9 +18,9 @@ esac
 packages=(
   build-essential g++ meson ninja-build pkg-config
   dpdk dpdk-dev libdpdk-dev
-  libcurl4-openssl-dev rapidjson-dev
+  libcurl4-openssl-dev rapidjson-dev libmicrohttpd-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
-  python3 python3-scapy
+  python3 python3-scapy python3-prometheus-client curl
   tshark tcpdump
   iproute2 ethtool iputils-ping netcat-openbsd procps util-linux kmod
   clang openssl shellcheck

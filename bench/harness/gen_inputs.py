@@ -130,6 +130,7 @@ def main():
         "pod_cidr": "10.244.1.0/24", "host_iface": "",
         "uplink": f"net_memif9,role=client,socket={sockdir}/uplink.sock,mac={UPLINK_MAC}",
         "admin_socket": f"{out}/vxrouted.sock", "state_dir": f"{out}/state", "socket_dir": f"{out}/state",
+        "metrics_listen": "",  # runs in the root namespace; no fixed port to collide on
         "eal_args": [],  # filled in by run.sh (lcores, file prefix)
         "pods": [
             {"name": "pod1", "ip": POD1[0], "mac": POD1[1],

@@ -19,6 +19,7 @@
 #include "control/commands.hpp"
 #include "control/config.hpp"
 #include "control/k8s_bridge.hpp"
+#include "control/metrics_service.hpp"
 #include "control/reload.hpp"
 #include "control/router.hpp"
 #include "fastpath/dataplane.hpp"
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
         vxr::fastpath::dataplane dp;
         vxr::control::router router(*cfg, dp);
         vxr::control::admin_server admin;
+        vxr::control::metrics_service metrics(router, dp);
         std::unique_ptr<vxr::control::k8s_bridge> k8s;  // peers from the API server, when configured
         auto fail = [&](const std::string& what) {
             VXR_LOG_ERROR("%s", what.c_str());
@@ -154,6 +156,8 @@ int main(int argc, char** argv) {
             fail(s.err());
         } else if (auto a = admin.open(cfg->admin_socket); !a) {
             fail("admin socket: " + a.err());
+        } else if (auto m = metrics.open(cfg->metrics_listen); !m) {
+            fail(m.err());
         } else if (auto l = dp.launch(); !l) {
             fail(l.err());
         } else if (cfg->kubernetes) {
@@ -162,6 +166,7 @@ int main(int argc, char** argv) {
         }
         if (rc == 0) {
             vxr::control::register_telemetry(dp);
+            metrics.set_k8s(k8s.get());
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
             std::signal(SIGHUP, on_hup);
@@ -170,8 +175,11 @@ int main(int argc, char** argv) {
                          cfg->node_name.c_str(), router.pod_count(), router.peer_count(), cfg->workers,
                          cfg->admin_socket.c_str());
             while (!g_stop) {
-                admin.poll(k_poll_ms,
-                           [&](const std::string& req) { return vxr::control::handle_command(router, k8s.get(), req); });
+                // One wait covers the admin socket and the metrics endpoint.
+                admin.poll(metrics.timeout_ms(k_poll_ms),
+                           [&](const std::string& req) { return vxr::control::handle_command(router, k8s.get(), req); },
+                           metrics.poll_fd());
+                metrics.poll();
                 router.poll();
                 if (k8s) k8s->poll();
                 if (g_reload) {
@@ -180,6 +188,7 @@ int main(int argc, char** argv) {
                 }
             }
             VXR_LOG_INFO("stopping");
+            metrics.close();  // probes fail fast from here on
         }
         // Each teardown step is timed: tearing down kernel interfaces can
         // take the kernel seconds, and an operator should see where it went.

@@ -38,8 +38,10 @@ public:
     result<void> open(const std::string& path);
     // Waits up to timeout_ms for activity, then serves every client that
     // is ready without blocking on any of them. Never blocks longer than
-    // timeout_ms in total.
-    void poll(int timeout_ms, const handler& h);
+    // timeout_ms in total. The wait also ends when wake_fd (if >= 0) turns
+    // readable, so one wait covers another server of the control loop
+    // (the metrics endpoint), which the caller then serves.
+    void poll(int timeout_ms, const handler& h, int wake_fd = -1);
     void close();
     const std::string& path() const { return path_; }
 

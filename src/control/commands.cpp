@@ -9,6 +9,7 @@
 #include "control/admin.hpp"
 #include "control/cni.hpp"
 #include "control/k8s_bridge.hpp"
+#include "control/stats.hpp"
 
 namespace vxr::control {
 
@@ -27,37 +28,30 @@ std::string str_member(const rapidjson::Document& d, const char* key) {
 
 const fastpath::dataplane* g_telemetry_dp = nullptr;
 
+counter_sums telemetry_sums() {
+    counter_sums t;
+    for (unsigned w = 0; w < g_telemetry_dp->workers(); ++w) t.add(g_telemetry_dp->counters(w));
+    return t;
+}
+
 int tel_counters(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
-    uint64_t rx = 0, tx = 0, encap = 0, decap = 0, busy = 0, total = 0;
-    for (unsigned w = 0; w < g_telemetry_dp->workers(); ++w) {
-        const auto& c = g_telemetry_dp->counters(w);
-        for (auto& p : c.ports) {
-            rx += p.rx_packets.get();
-            tx += p.tx_packets.get();
-        }
-        encap += c.encapsulated.get();
-        decap += c.decapsulated.get();
-        busy += c.busy_cycles.get();
-        total += c.total_cycles.get();
-    }
-    rte_tel_data_add_dict_u64(d, "rx_packets", rx);
-    rte_tel_data_add_dict_u64(d, "tx_packets", tx);
-    rte_tel_data_add_dict_u64(d, "encapsulated", encap);
-    rte_tel_data_add_dict_u64(d, "decapsulated", decap);
-    rte_tel_data_add_dict_u64(d, "busy_cycles", busy);
-    rte_tel_data_add_dict_u64(d, "total_cycles", total);
+    const counter_sums t = telemetry_sums();
+    rte_tel_data_add_dict_u64(d, "rx_packets", t.rx_packets);
+    rte_tel_data_add_dict_u64(d, "tx_packets", t.tx_packets);
+    rte_tel_data_add_dict_u64(d, "encapsulated", t.encapsulated);
+    rte_tel_data_add_dict_u64(d, "decapsulated", t.decapsulated);
+    rte_tel_data_add_dict_u64(d, "busy_cycles", t.busy_cycles);
+    rte_tel_data_add_dict_u64(d, "total_cycles", t.total_cycles);
     rte_tel_data_add_dict_u64(d, "workers", g_telemetry_dp->workers());
     return 0;
 }
 
 int tel_drops(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
-    for (size_t i = 0; i < fastpath::k_drop_reasons; ++i) {
-        uint64_t n = 0;
-        for (unsigned w = 0; w < g_telemetry_dp->workers(); ++w) n += g_telemetry_dp->counters(w).drops[i].get();
-        rte_tel_data_add_dict_u64(d, std::string(fastpath::k_drop_names[i]).c_str(), n);
-    }
+    const counter_sums t = telemetry_sums();
+    for (size_t i = 0; i < fastpath::k_drop_reasons; ++i)
+        rte_tel_data_add_dict_u64(d, std::string(fastpath::k_drop_names[i]).c_str(), t.drops[i]);
     return 0;
 }
 }  // namespace

@@ -3,6 +3,7 @@
 // parsing stops at the first error because later ones are mostly echoes.
 #include "control/config.hpp"
 #include "control/json_out.hpp"
+#include "control/listen_address.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -331,7 +332,7 @@ result<void> parse_kubernetes_object(const json& v, const std::string& path, kub
 result<void> parse_root(const json& v, config& c) {
     VXR_TRY(check_object(v, "", {"node_name", "node_ip", "underlay_gateway", "uplink", "vtep_mac", "pod_cidr",
                                  "cluster_cidr", "vni", "udp_port", "mtu", "pod_mtu", "host_iface", "workers", "idle_backoff_us",
-                                 "max_routes", "mbufs", "admin_socket", "state_dir", "socket_dir", "eal_args", "peers",
+                                 "max_routes", "mbufs", "admin_socket", "metrics_listen", "state_dir", "socket_dir", "eal_args", "peers",
                                  "neighbors", "pods", "kubernetes"}));
     for (const char* key : {"node_name", "node_ip", "uplink", "vtep_mac", "pod_cidr"})
         VXR_TRY(require(get(v, "", key)));
@@ -361,6 +362,7 @@ result<void> parse_root(const json& v, config& c) {
     VXR_TRY(read_uint(get(v, "", "max_routes"), c.max_routes, k_max_routes_range));
     VXR_TRY(read_uint(get(v, "", "mbufs"), c.mbufs, k_mbufs_range));
     VXR_TRY(read(get(v, "", "admin_socket"), c.admin_socket));
+    VXR_TRY(read(get(v, "", "metrics_listen"), c.metrics_listen));
     VXR_TRY(read(get(v, "", "state_dir"), c.state_dir));
     VXR_TRY(read(get(v, "", "socket_dir"), c.socket_dir));
     VXR_TRY(read_array(get(v, "", "eal_args"), [&](const json& e, const std::string& path) -> result<void> {
@@ -468,6 +470,8 @@ result<void> validate(const config& c) {
     VXR_TRY(check_range("idle_backoff_us", c.idle_backoff_us, k_idle_backoff_range));
     VXR_TRY(check_range("max_routes", c.max_routes, k_max_routes_range));
     VXR_TRY(check_range("mbufs", c.mbufs, k_mbufs_range));
+    if (!c.metrics_listen.empty())
+        if (auto a = parse_listen_address(c.metrics_listen); !a) return fail("metrics_listen", a.err());
 
     const ipv4_prefix node_net = c.node_ip.network();
     if (c.node_ip.len < 31 && (c.node_ip.addr == node_net.addr ||
@@ -615,6 +619,7 @@ std::string to_json(const config& c) {
     kv(w, "max_routes", c.max_routes);
     kv(w, "mbufs", c.mbufs);
     kv(w, "admin_socket", c.admin_socket);
+    kv(w, "metrics_listen", c.metrics_listen);
     kv(w, "state_dir", c.state_dir);
     kv(w, "socket_dir", c.socket_dir);
     w.Key("eal_args");

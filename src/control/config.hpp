@@ -73,6 +73,7 @@ struct config {
     uint32_t max_routes = 1u << 16;  // a 5000-node cluster needs ~5000; 1,000,000 is tested
     uint32_t mbufs = 16384;
     std::string admin_socket = "/run/vxroute/vxrouted.sock";
+    std::string metrics_listen = "127.0.0.1:9464";  // HTTP /metrics, /healthz, /readyz; "" disables
     std::string state_dir = "/var/lib/vxroute";  // pods added at run time survive restarts here
     std::string socket_dir = "/var/run/vxroute/sockets";  // vhost-user sockets of "auto" pods
     std::vector<std::string> eal_args;  // extra EAL arguments (-l, --file-prefix, ...)

@@ -62,10 +62,13 @@ void k8s_bridge::stop() {
 
 void k8s_bridge::poll() {
     if (!thread_) return;
+    // Status before the drain: the sync thread queues a list's diff before
+    // it reports synced, so once this says synced, the drain applies it.
+    const auto st = thread_->status();
     // Only diffs change forwarding: while the API server is unreachable
     // nothing arrives and the router keeps the last known peers.
     for (const auto& d : thread_->drain()) apply(d);
-    const auto st = thread_->status();
+    if (st.synced) programmed_ = true;
     log_transitions(st);
     if (st.synced && kcfg_.publish && !publish_requested_) {
         // The router encapsulates with, and accepts, only its configured VTEP
@@ -138,6 +141,34 @@ void k8s_bridge::log_transitions(const k8s::sync_status& st) {
         was_connected_ = st.watch_connected;
     }
     // Errors and publication are logged by the sync thread itself, as they happen.
+}
+
+k8s_stats k8s_bridge::stats() const {
+    k8s_stats s;
+    s.source = source_;
+    if (!thread_) return s;
+    const auto st = thread_->status();
+    s.running = true;
+    s.synced = st.synced;
+    s.routes_programmed = programmed_;
+    s.watch_connected = st.watch_connected;
+    s.self_published = st.self_published;
+    if (st.last_sync != std::chrono::system_clock::time_point{})
+        s.last_sync_unix = std::chrono::duration_cast<std::chrono::seconds>(st.last_sync.time_since_epoch()).count();
+    s.consecutive_errors = st.consecutive_errors;
+    s.last_error = st.consecutive_errors ? st.last_error : std::string();
+    s.lists = st.lists;
+    s.watches = st.watches;
+    s.events = st.events;
+    s.malformed = st.malformed;
+    s.gone = st.gone;
+    s.peers_added = added_;
+    s.peers_updated = updated_;
+    s.peers_removed = removed_;
+    s.peer_failures = failures_;
+    s.peers = st.peers;
+    s.skipped = st.skipped;
+    return s;
 }
 
 std::string k8s_bridge::show() const {

@@ -15,6 +15,7 @@
 #include "control/config.hpp"
 #include "control/k8s/sync_thread.hpp"
 #include "control/router.hpp"
+#include "control/stats.hpp"
 
 namespace vxr::control {
 
@@ -37,6 +38,8 @@ public:
 
     // JSON for `show k8s`.
     std::string show() const;
+    // Sync state and counters for the metrics endpoint and /readyz.
+    k8s_stats stats() const;
 
 private:
     void apply(const k8s::peer_diff& d);
@@ -51,6 +54,7 @@ private:
     std::unique_ptr<k8s::sync_thread> thread_;
     std::string source_;
     bool publish_requested_ = false;
+    bool programmed_ = false;  // the initial Node list's peers are in the router
     // Peers the API server announced that the router refused (overlap, ...):
     // node_ip -> error. They are retried on the node's next update.
     std::map<ipv4_addr, std::string> failed_;

@@ -5,6 +5,7 @@
 // Thread: control (main) lcore only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -15,11 +16,14 @@
 
 #include "common/result.hpp"
 #include "control/config.hpp"
+#include "control/stats.hpp"
 #include "fastpath/dataplane.hpp"
 
 namespace vxr::control {
 
 enum class neighbor_state : uint8_t { incomplete, reachable, probing, failed, permanent };
+inline constexpr size_t k_neighbor_states = 5;
+const char* neighbor_state_name(neighbor_state s);
 
 struct neighbor {
     ipv4_addr ip;
@@ -30,17 +34,6 @@ struct neighbor {
     uint32_t probes = 0;
     uint32_t users = 0;           // peers whose next hop it is
     std::deque<rte_mbuf*> pending;  // encapsulated packets waiting for its MAC
-};
-
-struct control_counters {
-    uint64_t arp_requests_sent = 0;
-    uint64_t arp_replies_sent = 0;
-    uint64_t arp_learned = 0;
-    uint64_t arp_to_host = 0;
-    uint64_t pending_dropped = 0;   // neighbour queue full or neighbour failed
-    uint64_t pending_sent = 0;
-    uint64_t snapshots_published = 0;
-    uint64_t route_changes = 0;
 };
 
 class router {
@@ -93,6 +86,13 @@ public:
     }
     size_t pod_count() const { return pods_.size(); }
     size_t peer_count() const { return peers_.size(); }
+    size_t route_count() const { return routes_.size(); }
+    const control_counters& control_stats() const { return counters_; }
+    uint16_t uplink_port() const { return uplink_; }
+    // Every attached port, named and counted as `show ports` shows it.
+    std::vector<port_stats> collect_ports() const;
+    // Neighbours in use (or permanent), by neighbor_state.
+    std::array<size_t, k_neighbor_states> neighbor_counts() const;
 
 private:
     struct pod_state {

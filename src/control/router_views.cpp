@@ -3,6 +3,8 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 
+#include <algorithm>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -24,62 +26,24 @@ const char* role_name(fastpath::port_role r) {
     }
 }
 
-const char* state_name(neighbor_state s) {
-    switch (s) {
-        case neighbor_state::incomplete: return "incomplete";
-        case neighbor_state::reachable: return "reachable";
-        case neighbor_state::probing: return "probing";
-        case neighbor_state::failed: return "failed";
-        case neighbor_state::permanent: return "permanent";
-    }
-    return "?";
-}
-
-
 // The per-worker counter block as JSON members (used for each worker and the sum).
-struct counter_sums {
-#define VXR_EVENT(name) uint64_t name = 0;
+void write_sums(writer& w, const counter_sums& c) {
+    kv(w, "rx_packets", c.rx_packets);
+    kv(w, "tx_packets", c.tx_packets);
+    kv(w, "tx_dropped", c.tx_dropped);
+#define VXR_EVENT(name) kv(w, #name, c.name);
     VXR_EVENTS(VXR_EVENT)
 #undef VXR_EVENT
-    uint64_t busy_cycles = 0, total_cycles = 0, polls = 0, idle_polls = 0, rx_packets = 0, tx_packets = 0,
-             tx_dropped = 0;
-    std::array<uint64_t, fastpath::k_drop_reasons> drops{};
-
-    void add(const fastpath::worker_counters& c) {
-#define VXR_EVENT(name) name += c.name.get();
-        VXR_EVENTS(VXR_EVENT)
-#undef VXR_EVENT
-        busy_cycles += c.busy_cycles.get();
-        total_cycles += c.total_cycles.get();
-        polls += c.polls.get();
-        idle_polls += c.idle_polls.get();
-        for (auto& p : c.ports) {
-            rx_packets += p.rx_packets.get();
-            tx_packets += p.tx_packets.get();
-            tx_dropped += p.tx_dropped.get();
-        }
-        for (size_t i = 0; i < drops.size(); ++i) drops[i] += c.drops[i].get();
-    }
-    void write(writer& w) const {
-        kv(w, "rx_packets", rx_packets);
-        kv(w, "tx_packets", tx_packets);
-        kv(w, "tx_dropped", tx_dropped);
-#define VXR_EVENT(name) kv(w, #name, name);
-        VXR_EVENTS(VXR_EVENT)
-#undef VXR_EVENT
-        kv(w, "busy_cycles", busy_cycles);
-        kv(w, "total_cycles", total_cycles);
-        kv(w, "polls", polls);
-        kv(w, "idle_polls", idle_polls);
-        uint64_t dropped = 0;
-        for (auto d : drops) dropped += d;
-        kv(w, "dropped", dropped);
-        w.Key("drops");
-        w.StartObject();
-        for (size_t i = 0; i < drops.size(); ++i) kv(w, std::string(fastpath::k_drop_names[i]).c_str(), drops[i]);
-        w.EndObject();
-    }
-};
+    kv(w, "busy_cycles", c.busy_cycles);
+    kv(w, "total_cycles", c.total_cycles);
+    kv(w, "polls", c.polls);
+    kv(w, "idle_polls", c.idle_polls);
+    kv(w, "dropped", c.dropped());
+    w.Key("drops");
+    w.StartObject();
+    for (size_t i = 0; i < c.drops.size(); ++i) kv(w, std::string(fastpath::k_drop_names[i]).c_str(), c.drops[i]);
+    w.EndObject();
+}
 }  // namespace
 
 std::string router::show(const std::string& what) const {
@@ -89,35 +53,22 @@ std::string router::show(const std::string& what) const {
     if (what == "ports") {
         w.Key("ports");
         w.StartArray();
-        for (const fastpath::port_info* p : dp_.ports()) {
+        for (const port_stats& p : collect_ports()) {
             w.StartObject();
-            kv(w, "id", p->id);
-            std::string name = p->name;
-            for (const auto& [pn, pod] : pods_)
-                if (pod.port == p->id) name = pn;
-            kv(w, "name", name);
-            kv(w, "dpdk_name", p->name);  // what dpdk-dumpcap -i takes
-            kv(w, "kind", role_name(p->role));
-            kv(w, "mac", encap::from_rte(p->mac).str());
-            rte_eth_link link{};
-            rte_eth_link_get_nowait(p->id, &link);
-            kv(w, "link", link.link_status ? "up" : "down");
-            kv(w, "link_changes", p->link_changes.load(std::memory_order_relaxed));
-            kv(w, "queue_state_changes", p->queue_state_changes.load(std::memory_order_relaxed));
-            uint64_t rx = 0, tx = 0, txd = 0;
-            for (unsigned i = 0; i < dp_.workers(); ++i) {
-                rx += dp_.counters(i).ports[p->id].rx_packets.get();
-                tx += dp_.counters(i).ports[p->id].tx_packets.get();
-                txd += dp_.counters(i).ports[p->id].tx_dropped.get();
-            }
-            rte_eth_stats st{};
-            rte_eth_stats_get(p->id, &st);
-            kv(w, "rx_packets", rx);
-            kv(w, "tx_packets", tx);
-            kv(w, "tx_dropped", txd);
-            kv(w, "rx_missed", st.imissed);
-            kv(w, "rx_nombuf", st.rx_nombuf);
-            kv(w, "devargs", p->devargs);
+            kv(w, "id", p.id);
+            kv(w, "name", p.name);
+            kv(w, "dpdk_name", p.dpdk_name);  // what dpdk-dumpcap -i takes
+            kv(w, "kind", p.kind);
+            kv(w, "mac", p.mac);
+            kv(w, "link", p.link_up ? "up" : "down");
+            kv(w, "link_changes", p.link_changes);
+            kv(w, "queue_state_changes", p.queue_state_changes);
+            kv(w, "rx_packets", p.rx_packets);
+            kv(w, "tx_packets", p.tx_packets);
+            kv(w, "tx_dropped", p.tx_dropped);
+            kv(w, "rx_missed", p.rx_missed);
+            kv(w, "rx_nombuf", p.rx_nombuf);
+            kv(w, "devargs", p.devargs);
             w.EndObject();
         }
         w.EndArray();
@@ -168,7 +119,7 @@ std::string router::show(const std::string& what) const {
             kv(w, "pod_cidr", p.cfg.pod_cidr.str());
             kv(w, "next_hop", p.next_hop.str());
             kv(w, "next_hop_mac", n.mac.str());
-            kv(w, "state", state_name(n.state));
+            kv(w, "state", neighbor_state_name(n.state));
             auto st = stale_.find(ip);
             kv(w, "stale_mac_drops", st == stale_.end() ? 0 : st->second.frames);
             w.EndObject();
@@ -196,7 +147,7 @@ std::string router::show(const std::string& what) const {
             w.StartObject();
             kv(w, "ip", n.ip.str());
             kv(w, "mac", n.mac.str());
-            kv(w, "state", state_name(n.state));
+            kv(w, "state", neighbor_state_name(n.state));
             kv(w, "age_s", n.confirmed_tsc ? (now - n.confirmed_tsc) / tsc_hz_ : 0);
             kv(w, "queued", n.pending.size());
             kv(w, "users", n.users);
@@ -231,13 +182,13 @@ std::string router::show(const std::string& what) const {
             w.StartObject();
             kv(w, "worker", i);
             kv(w, "lcore", dp_.worker_lcore(i));
-            one.write(w);
+            write_sums(w, one);
             w.EndObject();
         }
         w.EndArray();
         w.Key("total");
         w.StartObject();
-        total.write(w);
+        write_sums(w, total);
         w.EndObject();
         w.Key("control");
         w.StartObject();
@@ -258,6 +209,84 @@ std::string router::show(const std::string& what) const {
     }
     w.EndObject();
     return sb.GetString();
+}
+
+const char* neighbor_state_name(neighbor_state s) {
+    switch (s) {
+        case neighbor_state::incomplete: return "incomplete";
+        case neighbor_state::reachable: return "reachable";
+        case neighbor_state::probing: return "probing";
+        case neighbor_state::failed: return "failed";
+        case neighbor_state::permanent: return "permanent";
+    }
+    return "?";
+}
+
+std::vector<port_stats> router::collect_ports() const {
+    std::vector<port_stats> out;
+    for (const fastpath::port_info* p : dp_.ports()) {
+        port_stats ps;
+        ps.id = p->id;
+        ps.name = p->name;
+        ps.dpdk_name = p->name;
+        ps.kind = role_name(p->role);
+        for (const auto& [pn, pod] : pods_) {
+            if (pod.port != p->id) continue;
+            ps.name = pn;
+            ps.pod_kind = !pod.cfg.netns.empty() ? "kernel" : !pod.vhost_path.empty() ? "vhost-user" : "dpdk";
+        }
+        ps.mac = encap::from_rte(p->mac).str();
+        ps.devargs = p->devargs;
+        rte_eth_link link{};
+        rte_eth_link_get_nowait(p->id, &link);
+        ps.link_up = link.link_status != 0;
+        ps.link_changes = p->link_changes.load(std::memory_order_relaxed);
+        ps.queue_state_changes = p->queue_state_changes.load(std::memory_order_relaxed);
+        for (unsigned i = 0; i < dp_.workers(); ++i) {
+            const auto& c = dp_.counters(i).ports[p->id];
+            ps.rx_packets += c.rx_packets.get();
+            ps.rx_bytes += c.rx_bytes.get();
+            ps.tx_packets += c.tx_packets.get();
+            ps.tx_bytes += c.tx_bytes.get();
+            ps.tx_dropped += c.tx_dropped.get();
+        }
+        // The device's own counters; per queue only for the queues in use
+        // (one RX and one TX queue per worker) that the device reports.
+        rte_eth_stats st{};
+        if (rte_eth_stats_get(p->id, &st) == 0) {
+            ps.rx_missed = st.imissed;
+            ps.rx_nombuf = st.rx_nombuf;
+            ps.rx_errors = st.ierrors;
+            ps.tx_errors = st.oerrors;
+            rte_eth_dev_info info{};
+            if (rte_eth_dev_info_get(p->id, &info) == 0) {
+                const unsigned n = std::min<unsigned>(std::max(info.nb_rx_queues, info.nb_tx_queues),
+                                                      RTE_ETHDEV_QUEUE_STAT_CNTRS);
+                for (unsigned q = 0; q < n; ++q) {
+                    queue_stats qs;
+                    qs.id = static_cast<uint16_t>(q);
+                    if (q < info.nb_rx_queues) {
+                        qs.rx_packets = st.q_ipackets[q];
+                        qs.rx_bytes = st.q_ibytes[q];
+                    }
+                    if (q < info.nb_tx_queues) {
+                        qs.tx_packets = st.q_opackets[q];
+                        qs.tx_bytes = st.q_obytes[q];
+                    }
+                    ps.queues.push_back(qs);
+                }
+            }
+        }
+        out.push_back(std::move(ps));
+    }
+    return out;
+}
+
+std::array<size_t, k_neighbor_states> router::neighbor_counts() const {
+    std::array<size_t, k_neighbor_states> n{};
+    for (const auto& nb : neighbors_)
+        if (nb.users != 0 || nb.state == neighbor_state::permanent) ++n[static_cast<size_t>(nb.state)];
+    return n;
 }
 
 }  // namespace vxr::control

@@ -387,6 +387,7 @@ def run_daemon(case):
             "mbufs": 8191,
             "max_routes": 1024,
             "admin_socket": sock,
+            "metrics_listen": "",  # root namespace, cases run in parallel with other tests: no fixed port
             "state_dir": os.path.join(tmp, "state"),
             "eal_args": ["-l", "0-1", "--no-pci", "--in-memory",
                          "--file-prefix=vxrgolden%d_%d" % (os.getpid(), CTX.seq), "--log-level=lib.eal:error"],

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "control/config.hpp"
@@ -35,6 +36,7 @@ const char* const k_full_config = R"({
   "max_routes": 65536,
   "mbufs": 65536,
   "admin_socket": "/tmp/x.sock",
+  "metrics_listen": "0.0.0.0:9100",
   "state_dir": "/tmp/state",
   "eal_args": ["-l", "0-4", "--in-memory"],
   "peers": [
@@ -110,7 +112,8 @@ bool same(const config& a, const config& b) {
            a.uplink == b.uplink && a.vtep_mac == b.vtep_mac && a.pod_cidr == b.pod_cidr && a.vni == b.vni &&
            a.udp_port == b.udp_port && a.mtu == b.mtu && a.pod_mtu == b.pod_mtu && a.host_iface == b.host_iface &&
            a.workers == b.workers && a.idle_backoff_us == b.idle_backoff_us && a.max_routes == b.max_routes &&
-           a.mbufs == b.mbufs && a.admin_socket == b.admin_socket && a.state_dir == b.state_dir &&
+           a.mbufs == b.mbufs && a.admin_socket == b.admin_socket && a.metrics_listen == b.metrics_listen &&
+           a.state_dir == b.state_dir &&
            a.eal_args == b.eal_args;
 }
 
@@ -169,6 +172,7 @@ TEST(config, every_field) {
     EXPECT_EQ(c.max_routes, 65536u);
     EXPECT_EQ(c.mbufs, 65536u);
     EXPECT_EQ(c.admin_socket, "/tmp/x.sock");
+    EXPECT_EQ(c.metrics_listen, "0.0.0.0:9100");
     EXPECT_EQ(c.state_dir, "/tmp/state");
     EXPECT_EQ(c.eal_args, (std::vector<std::string>{"-l", "0-4", "--in-memory"}));
     ASSERT_EQ(c.peers.size(), 2u);
@@ -195,6 +199,7 @@ TEST(config, defaults_for_absent_fields) {
     EXPECT_EQ(c->udp_port, d.udp_port);
     EXPECT_EQ(c->mtu, d.mtu);
     EXPECT_EQ(c->admin_socket, d.admin_socket);
+    EXPECT_EQ(c->metrics_listen, "127.0.0.1:9464") << "metrics on loopback unless asked otherwise";
     EXPECT_FALSE(c->underlay_gateway.has_value());
     EXPECT_TRUE(c->neighbors.empty());
     EXPECT_FALSE(c->kubernetes.has_value()) << "absent = static peers only";
@@ -564,7 +569,6 @@ TEST(config, validate_catches_changes_made_in_code) {
     EXPECT_NE(r.err().find("pod_mtu: must be 0 or 68..1450"), std::string::npos) << r.err();
 }
 
-
 // SIGHUP applies peers and pods only; every other key needs a restart and is
 // named in the rejection.
 TEST(reload, only_peers_and_pods_reload) {
@@ -589,6 +593,47 @@ TEST(reload, only_peers_and_pods_reload) {
     ASSERT_TRUE(k8s);
     EXPECT_EQ(restart_fields(*base, *k8s), std::vector<std::string>{"kubernetes"});
     EXPECT_EQ(restart_fields(*k8s, *base), std::vector<std::string>{"kubernetes"});
+}
+
+// metrics_listen: "ADDR:PORT" (IPv4, port 1..65535) or "" to disable; a
+// bad value names the field and shows the value.
+TEST(config, metrics_listen) {
+    for (const char* good : {R"("127.0.0.1:9464")", R"("0.0.0.0:1")", R"("10.1.2.3:65535")", R"("")"}) {
+        auto c = parse_config(with("metrics_listen", good));
+        ASSERT_TRUE(c.ok()) << good << ": " << c.err();
+        auto again = parse_config(to_json(*c));
+        ASSERT_TRUE(again.ok()) << again.err();
+        EXPECT_EQ(again->metrics_listen, c->metrics_listen) << "to_json round trip of " << good;
+    }
+    EXPECT_EQ(parse_config(with("metrics_listen", R"("")"))->metrics_listen, "") << "\"\" disables the endpoint";
+    struct bad_case {
+        const char* raw;
+        const char* expect;
+    };
+    for (const bad_case& b : std::initializer_list<bad_case>{
+             {R"("localhost:9464")", "metrics_listen: not an IPv4 address before the ':'"},
+             {R"("9464")", "metrics_listen: not ADDR:PORT"},
+             {R"("127.0.0.1")", "metrics_listen: not ADDR:PORT"},
+             {R"(":9464")", "metrics_listen: not an IPv4 address"},
+             {R"("127.0.0.1:0")", "metrics_listen: port must be 1..65535: \"127.0.0.1:0\""},
+             {R"("127.0.0.1:65536")", "metrics_listen: port must be 1..65535"},
+             {R"("127.0.0.1:")", "metrics_listen: port must be 1..65535"},
+             {R"("127.0.0.1:94x")", "metrics_listen: port must be 1..65535"},
+             {R"("127.0.0.1:-1")", "metrics_listen: port must be 1..65535"},
+             {R"("[::1]:9464")", "metrics_listen: not an IPv4 address"},
+             {R"(9464)", "metrics_listen: must be a string, got 9464"},
+         }) {
+        auto c = parse_config(with("metrics_listen", b.raw));
+        ASSERT_FALSE(c.ok()) << b.raw << " was accepted";
+        EXPECT_NE(c.err().find(b.expect), std::string::npos) << b.raw << ": " << c.err();
+    }
+    // validate() checks a config built in code, too.
+    auto c = parse_config(k_minimal_config);
+    ASSERT_TRUE(c.ok());
+    c->metrics_listen = "1.2.3.4";
+    auto v = validate(*c);
+    ASSERT_FALSE(v.ok());
+    EXPECT_EQ(v.err().rfind("metrics_listen: ", 0), 0u) << v.err();
 }
 
 }  // namespace

@@ -1,0 +1,275 @@
+#include "control/metrics.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace vxr::control {
+
+namespace {
+
+std::string escape(std::string_view s, bool quote) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else if (quote && c == '"') out += "\\\"";
+        else out += c;
+    }
+    return out;
+}
+
+// The help of each VXR_EVENTS counter (fastpath/counters.hpp), in its order.
+struct event_help {
+    const char* event;
+    const char* help;
+};
+constexpr event_help k_event_help[] = {
+    {"encapsulated", "Packets encapsulated in VXLAN towards a peer node."},
+    {"decapsulated", "VXLAN packets from peer nodes decapsulated."},
+    {"routed_local", "Packets routed to a pod on this node."},
+    {"to_host", "Packets handed to the host exception port."},
+    {"from_host", "Packets received on the host exception port or for it."},
+    {"arp_replied", "ARP requests the worker answered."},
+    {"icmp_sent", "ICMP messages the worker sent (echo replies and errors)."},
+    {"punted", "Packets handed to the control thread (ARP, waiting for a neighbour)."},
+    {"injected", "Packets the control thread sent through this worker."},
+    {"snapshots_seen", "Table snapshots this worker switched to."},
+};
+constexpr size_t k_events = 0
+#define VXR_EVENT(name) +1
+    VXR_EVENTS(VXR_EVENT)
+#undef VXR_EVENT
+    ;
+static_assert(std::size(k_event_help) == k_events, "k_event_help lists an event VXR_EVENTS does not have");
+constexpr const char* help_of(std::string_view event) {
+    for (const auto& h : k_event_help)
+        if (event == h.event) return h.help;
+    return nullptr;
+}
+
+std::string worker_id(const worker_stats& w) { return std::to_string(w.id); }
+
+void render_build(exposition& e, const metrics_input& in) {
+    e.gauge("vxroute_build_info", "vxroute build: version and the DPDK it runs on; always 1.");
+    e.sample(1, {{"version", in.version}, {"dpdk_version", in.dpdk_version}});
+    e.gauge("vxroute_node_info", "This node's name as configured; always 1.");
+    e.sample(1, {{"node", in.node_name}});
+    e.gauge("vxroute_start_time_seconds", "Unix time vxrouted started.");
+    e.sample_double(in.start_time_seconds);
+    e.gauge("vxroute_ready", "1 when /readyz answers 200.");
+    e.sample(in.ready ? 1 : 0);
+    e.gauge("vxroute_healthy", "1 when /healthz answers 200.");
+    e.sample(in.healthy ? 1 : 0);
+    e.gauge("vxroute_tsc_hz", "TSC ticks per second: divides the *_cycles_total counters into seconds.");
+    e.sample(in.tsc_hz);
+}
+
+void render_ports(exposition& e, const metrics_input& in) {
+    auto per_port = [&](counter_name name, const char* help, uint64_t port_stats::*field) {
+        e.counter(name, help);
+        for (const auto& p : in.ports) e.sample(p.*field, {{"port", p.name}, {"kind", p.kind}});
+    };
+    per_port("vxroute_port_rx_packets_total", "Packets the workers received on the port.", &port_stats::rx_packets);
+    per_port("vxroute_port_rx_bytes_total", "Bytes the workers received on the port.", &port_stats::rx_bytes);
+    per_port("vxroute_port_tx_packets_total", "Packets the workers sent on the port.", &port_stats::tx_packets);
+    per_port("vxroute_port_tx_bytes_total", "Bytes the workers sent on the port.", &port_stats::tx_bytes);
+    per_port("vxroute_port_tx_dropped_total", "Packets the device did not accept for sending (TX queue full).",
+             &port_stats::tx_dropped);
+    per_port("vxroute_port_rx_missed_total", "Packets the device dropped for lack of RX descriptors (imissed).",
+             &port_stats::rx_missed);
+    per_port("vxroute_port_rx_nombuf_total", "RX mbuf allocation failures of the device (rx_nombuf).",
+             &port_stats::rx_nombuf);
+    per_port("vxroute_port_rx_errors_total", "Erroneous packets the device received (ierrors).",
+             &port_stats::rx_errors);
+    per_port("vxroute_port_tx_errors_total", "Packets the device failed to send (oerrors).", &port_stats::tx_errors);
+    per_port("vxroute_port_link_changes_total", "Link up/down events of the port.", &port_stats::link_changes);
+    per_port("vxroute_port_queue_state_changes_total", "Queues enabled or disabled by the other side (vhost-user).",
+             &port_stats::queue_state_changes);
+
+    auto per_queue = [&](counter_name name, const char* help, uint64_t queue_stats::*field) {
+        e.counter(name, help);
+        for (const auto& p : in.ports)
+            for (const auto& q : p.queues) e.sample(q.*field, {{"port", p.name}, {"queue", std::to_string(q.id)}});
+    };
+    per_queue("vxroute_port_queue_rx_packets_total", "Packets received on the device queue, as the device counts.",
+              &queue_stats::rx_packets);
+    per_queue("vxroute_port_queue_rx_bytes_total", "Bytes received on the device queue, as the device counts.",
+              &queue_stats::rx_bytes);
+    per_queue("vxroute_port_queue_tx_packets_total", "Packets sent on the device queue, as the device counts.",
+              &queue_stats::tx_packets);
+    per_queue("vxroute_port_queue_tx_bytes_total", "Bytes sent on the device queue, as the device counts.",
+              &queue_stats::tx_bytes);
+
+    e.gauge("vxroute_port_link_up", "1 when the port's link is up.");
+    for (const auto& p : in.ports) e.sample(p.link_up ? 1 : 0, {{"port", p.name}, {"kind", p.kind}});
+    e.gauge("vxroute_vhost_connected", "1 when the vhost-user pod is connected (its port's link is up).");
+    for (const auto& p : in.ports)
+        if (p.pod_kind == "vhost-user") e.sample(p.link_up ? 1 : 0, {{"port", p.name}});
+}
+
+void render_workers(exposition& e, const metrics_input& in) {
+    e.gauge("vxroute_worker_info", "The lcore each worker runs on; always 1.");
+    for (const auto& w : in.workers) e.sample(1, {{"worker", worker_id(w)}, {"lcore", std::to_string(w.lcore)}});
+    auto per_worker = [&](counter_name name, const char* help, uint64_t counter_sums::*field) {
+        e.counter(name, help);
+        for (const auto& w : in.workers) e.sample(w.counters.*field, {{"worker", worker_id(w)}});
+    };
+    per_worker("vxroute_worker_busy_cycles_total", "TSC cycles of loop iterations that received packets.",
+               &counter_sums::busy_cycles);
+    per_worker("vxroute_worker_cycles_total", "TSC cycles since the worker started.", &counter_sums::total_cycles);
+    per_worker("vxroute_worker_polls_total", "Worker loop iterations.", &counter_sums::polls);
+    per_worker("vxroute_worker_idle_polls_total", "Worker loop iterations that received nothing.",
+               &counter_sums::idle_polls);
+#define VXR_EVENT(name)                                                              \
+    static_assert(help_of(#name) != nullptr, "k_event_help needs a line for " #name); \
+    per_worker("vxroute_" #name "_total", help_of(#name), &counter_sums::name);
+    VXR_EVENTS(VXR_EVENT)
+#undef VXR_EVENT
+
+    e.counter("vxroute_drops_total", "Packets the workers dropped, by reason (fastpath/drop_reasons.def).");
+    counter_sums total;
+    for (const auto& w : in.workers)
+        for (size_t r = 0; r < total.drops.size(); ++r) total.drops[r] += w.counters.drops[r];
+    for (size_t r = 0; r < total.drops.size(); ++r) e.sample(total.drops[r], {{"reason", fastpath::k_drop_names[r]}});
+}
+
+void render_control(exposition& e, const metrics_input& in) {
+    const control_counters& c = in.control;
+    e.counter("vxroute_arp_requests_sent_total", "ARP requests the control thread sent for underlay neighbours.");
+    e.sample(c.arp_requests_sent);
+    e.counter("vxroute_arp_replies_sent_total", "ARP replies the control thread sent on the uplink.");
+    e.sample(c.arp_replies_sent);
+    e.counter("vxroute_arp_learned_total", "Underlay neighbour MACs learned from ARP.");
+    e.sample(c.arp_learned);
+    e.counter("vxroute_arp_to_host_total", "ARP frames passed to the host exception port.");
+    e.sample(c.arp_to_host);
+    e.counter("vxroute_neighbor_queue_sent_total", "Packets sent once their underlay neighbour resolved.");
+    e.sample(c.pending_sent);
+    e.counter("vxroute_neighbor_queue_dropped_total",
+              "Packets dropped while waiting for an underlay neighbour (queue full or neighbour failed).");
+    e.sample(c.pending_dropped);
+    e.counter("vxroute_inject_dropped_total", "Control-thread packets dropped because worker 0's ring was full.");
+    e.sample(in.inject_dropped);
+    e.counter("vxroute_snapshots_published_total", "Table snapshots published to the workers.");
+    e.sample(c.snapshots_published);
+    e.counter("vxroute_route_changes_total", "Routes added or removed.");
+    e.sample(c.route_changes);
+    e.gauge("vxroute_mbufs_in_use", "Mbufs of the packet pool in use.");
+    e.sample(in.mbufs_in_use);
+    e.gauge("vxroute_mbufs", "Size of the packet pool.");
+    e.sample(in.mbufs);
+    e.gauge("vxroute_routes", "Routes in the LPM table.");
+    e.sample(in.routes);
+    e.gauge("vxroute_peers", "Peer nodes (VXLAN tunnel endpoints).");
+    e.sample(in.peers);
+    e.gauge("vxroute_pods", "Pods attached to this node.");
+    e.sample(in.pods);
+    e.gauge("vxroute_neighbors", "Underlay neighbours in use, by state.");
+    for (const auto& [state, n] : in.neighbors) e.sample(n, {{"state", state}});
+}
+
+void render_k8s(exposition& e, const metrics_input& in) {
+    e.gauge("vxroute_k8s_configured", "1 when peers come from the Kubernetes API server.");
+    e.sample(in.k8s ? 1 : 0);
+    if (!in.k8s) return;
+    const k8s_stats& k = *in.k8s;
+    e.gauge("vxroute_k8s_synced", "1 once the first Node list is received and its peers are programmed.");
+    e.sample(k.synced && k.routes_programmed ? 1 : 0);
+    e.gauge("vxroute_k8s_watch_connected", "1 while the Node watch is connected.");
+    e.sample(k.watch_connected ? 1 : 0);
+    e.gauge("vxroute_k8s_last_sync_timestamp_seconds",
+            "Unix time of the last successful list, watch event or bookmark (0: never).");
+    e.sample(static_cast<uint64_t>(k.last_sync_unix > 0 ? k.last_sync_unix : 0));
+    e.gauge("vxroute_k8s_consecutive_errors", "Failed list/watch attempts since the last success.");
+    e.sample(k.consecutive_errors);
+    e.gauge("vxroute_k8s_self_published", "1 once this node's annotations are published.");
+    e.sample(k.self_published ? 1 : 0);
+    e.counter("vxroute_k8s_lists_total", "Node lists (initial and after a watch expired).");
+    e.sample(k.lists);
+    e.counter("vxroute_k8s_watches_total", "Node watches started (a restart after an error counts again).");
+    e.sample(k.watches);
+    e.counter("vxroute_k8s_events_total", "Node watch events received.");
+    e.sample(k.events);
+    e.counter("vxroute_k8s_malformed_total", "Node objects or events that could not be parsed.");
+    e.sample(k.malformed);
+    e.counter("vxroute_k8s_gone_total", "Watches that expired (410 Gone) and forced a new list.");
+    e.sample(k.gone);
+    e.counter("vxroute_k8s_peer_changes_total", "Peer changes from the API server applied to the router.");
+    e.sample(k.peers_added, {{"change", "added"}});
+    e.sample(k.peers_updated, {{"change", "updated"}});
+    e.sample(k.peers_removed, {{"change", "removed"}});
+    e.counter("vxroute_k8s_peer_failures_total", "Peer changes the router refused (overlaps, ...).");
+    e.sample(k.peer_failures);
+    e.gauge("vxroute_k8s_nodes", "Nodes the API server lists, by what became of them.");
+    e.sample(k.peers, {{"state", "peer"}});
+    e.sample(k.skipped, {{"state", "skipped"}});
+}
+
+}  // namespace
+
+std::string escape_help(std::string_view s) { return escape(s, false); }
+std::string escape_label_value(std::string_view s) { return escape(s, true); }
+
+void exposition::family(std::string_view name, const char* type, std::string_view help) {
+    family_ = name;
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += escape_help(help);
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+}
+
+void exposition::series(std::initializer_list<label> labels) {
+    out_ += family_;
+    if (labels.size() == 0) return;
+    out_ += '{';
+    bool first = true;
+    for (const label& l : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += l.name.name;
+        out_ += "=\"";
+        out_ += escape_label_value(l.value);
+        out_ += '"';
+    }
+    out_ += '}';
+}
+
+void exposition::sample(uint64_t value, std::initializer_list<label> labels) {
+    series(labels);
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
+}
+
+void exposition::sample_double(double value, std::initializer_list<label> labels) {
+    series(labels);
+    out_ += ' ';
+    if (std::isnan(value)) {
+        out_ += "NaN";
+    } else if (std::isinf(value)) {
+        out_ += value > 0 ? "+Inf" : "-Inf";
+    } else {
+        char buf[32];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+        out_.append(buf, ec == std::errc{} ? end : buf);
+    }
+    out_ += '\n';
+}
+
+std::string render_metrics(const metrics_input& in) {
+    exposition e;
+    render_build(e, in);
+    render_ports(e, in);
+    render_workers(e, in);
+    render_control(e, in);
+    render_k8s(e, in);
+    return e.text();
+}
+
+}  // namespace vxr::control
