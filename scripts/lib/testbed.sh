@@ -304,6 +304,13 @@ tb_stop_pid() {
   while kill -0 "$pid" 2>/dev/null && ((t < timeout * 10)); do
     # a zombie child still answers kill -0; reap it via wait below
     if [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" == Z* ]]; then break; fi
+    # Still running 5 s after SIGTERM: its threads' stacks tell a slow exit
+    # from a hang (the diagnostic, not a verdict).
+    if ((t == 50)) && command -v gdb >/dev/null; then
+      echo "# PID $pid ($(ps -o comm= -p "$pid" 2>/dev/null)) still runs 5 s after SIGTERM; its threads:"
+      timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>&1 |
+        grep -E '^(Thread|#[0-9]+ )' | grep -v 'in ?? ()' | head -n 60 | sed 's/^/#   /' || true
+    fi
     sleep 0.1
     t=$((t + 1))
   done
