@@ -69,6 +69,9 @@ capture_ping() {
     return 1
   fi
   tb_ok "$name: dpdk-dumpcap attached to $iface (file prefix $TB_PREFIX_A)"
+  # dumpcap prints "Capturing on" before its request to enable capture has
+  # reached vxrouted; on a loaded machine the first ping could go uncaptured.
+  sleep 2
   local ping_out rc=0
   ping_out=$(ip netns exec "$ns" ping -n -q -c "$PINGS" -i 0.2 -W 2 "$dst" 2>&1) || rc=$?
   if ((rc == 0)) && grep -q " 0% packet loss" <<<"$ping_out"; then
