@@ -49,6 +49,10 @@ class pod:
         else:
             vdevs += ["--vdev", f"net_pcap0,rx_pcap={tmp}/decap_64.pcap,infinite_rx=1"]
             opts += ["--source", "net_pcap0"]
+        # A pod that did not exit cleanly leaves its virtio-user socket behind, and
+        # a virtio-user server cannot bind over it (the path is in this run's own directory).
+        if os.path.exists(sock_pod):
+            os.unlink(sock_pod)
         # --single-file-segments: vhost-user shares the pod's memory as a few files (at most 8 regions).
         cmd = [f"{args.build}/tests/pod/vxr-pod", "-l", "0", "-m", "256", "--no-pci", "--single-file-segments",
                f"--file-prefix={tag}{name}", "--log-level=lib.eal:warning", "--log-level=pmd.net.memif:warning"]
@@ -79,6 +83,9 @@ class pod:
         raise RuntimeError(f"pod {self.name}: no {what} in {timeout} s; log {self.logpath}:\n"
                            + open(self.logpath).read()[-2000:])
 
+    def log_tail(self):
+        return f"pod {self.name} (log {self.logpath}):\n" + open(self.logpath).read()[-1500:]
+
     def wait_link(self, timeout=30):
         self.wait(lambda s: s is not None and s.get("link") == "up" and "time_s" in s, timeout, "link up")
 
@@ -106,7 +113,11 @@ def run_case_vxrouted(args, facts, case, mode, sink, offered):
     vx = None
     try:
         t0 = time.time()
-        vx = vxrouted(args.build, args.tmp, f"{args.tmp}/vxrouted-vhost.json", args.pidfile, name=f"vxrouted-{case}")
+        try:
+            vx = vxrouted(args.build, args.tmp, f"{args.tmp}/vxrouted-vhost.json", args.pidfile,
+                          name=f"vxrouted-{case}")
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{p.log_tail()}") from None
         args.vhost_startup_s = time.time() - t0
         p.wait_link()
         v, _ = measure_pod(args, p, sink, offered, vx=vx)
@@ -170,12 +181,16 @@ def run_vhost(args, t_start):
     args.vhost_peers = facts["peers"]
     results = {}
     for case, label, mode, sink, offered in CASES:
+        pairs = []
         for attempt in range(2):  # measured again once when other processes took CPU time during it
             v = run_case_vxrouted(args, facts, case, mode, sink, offered)
             c = run_case_ceiling(args, facts, case, mode, sink, offered)
-            if max(v["others"], c["others"]) <= 0.10 or attempt == 1:
+            pairs.append((max(v["others"], c["others"]), v, c))
+            if pairs[-1][0] <= 0.10:
                 break
-            log(f"others used {100 * max(v['others'], c['others']):.0f}% of a CPU during this case: measuring it again")
+            if attempt == 0:
+                log(f"others used {100 * pairs[-1][0]:.0f}% of a CPU during this case: measuring it again")
+        _, v, c = min(pairs, key=lambda x: x[0])  # the less disturbed attempt
         results[(case, "vxr")], results[(case, "ceil")] = v, c
     return results, vhost_report
 
@@ -220,7 +235,7 @@ Setup (2 CPUs; every case starts its own pod and device under test and stops bot
   TSC cycles at {tsc}; idle = share of TSC cycles in empty polls. Ceiling cycles/pkt and idle from testpmd
   `--record-core-cycles` (busy cycles of its forwarding function only, so the cycles ratio leans slightly
   towards the ceiling). others' CPU as in the memif section (vxrouted case / ceiling case); a case is
-  measured again once when it exceeds 10 %.
+  measured again once when it exceeds 10 %, and the less disturbed attempt is kept.
 - Reading it: idle time on CPU 1 means the pod (CPU 0, also running the DUT's main lcore and, on this shared
   machine, others' jobs) was the limit; the cycles ratio is then the better comparison. vxrouted took
   {getattr(args, 'vhost_startup_s', float('nan')):.1f} s from exec to "ready" (not part of any figure).
