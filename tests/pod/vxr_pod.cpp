@@ -473,23 +473,11 @@ int setup_ports(pod& p) {
 
 int run_bench(pod& p) {
     const options& o = p.o;
-    vxr::pod::bench_config cfg;
-    cfg.txonly = o.mode == pod_mode::txonly;
-    cfg.pod_port = p.port;
-    cfg.wire_port = port_by_name(o.wire);
-    cfg.source_port = port_by_name(o.source);
-    cfg.pool = p.pool;
-    cfg.src_mac = p.mac;
-    cfg.dst_mac = o.gw_mac;
-    cfg.src_ip_be = o.ip_be;
-    cfg.dst_base_be = o.dst_be;
-    cfg.dst_count = o.dst_count;
-    cfg.dst_step = o.dst_step;
-    cfg.size = o.size;
-    cfg.flows = o.flows;
-    cfg.port_base = o.port_base;
-    cfg.stats = o.stats;
-    cfg.stop = &g_stop;
+    const vxr::pod::bench_config cfg{
+        .txonly = o.mode == pod_mode::txonly, .pod_port = p.port, .wire_port = port_by_name(o.wire),
+        .source_port = port_by_name(o.source), .pool = p.pool, .src_mac = p.mac, .dst_mac = o.gw_mac,
+        .src_ip_be = o.ip_be, .dst_base_be = o.dst_be, .dst_count = o.dst_count, .dst_step = o.dst_step,
+        .size = o.size, .flows = o.flows, .port_base = o.port_base, .stats = o.stats, .stop = &g_stop};
     return vxr::pod::run_bench(cfg);
 }
 
