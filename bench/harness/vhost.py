@@ -126,7 +126,7 @@ def run_case_vxrouted(args, facts, case, mode, sink, offered):
         if vx is not None:
             vx.stop()
         p.stop()
-    log(f"vxrouted vhost {case}: {v['mpps']:.3f} Mpps (offered {v['offered_mpps']:.3f}), loss {100 * v['loss']:.1f}%, "
+    log(f"vxrouted vhost {case}: {v['mpps']:.3f} Mpps (offered {v['offered_mpps']:.3f}), loss {max(0.0, 100 * v['loss']):.1f}%, "
         f"{v['cpp']:.0f} cycles/pkt, idle {100 * v['idle']:.0f}%, others {100 * v['others']:.0f}%, "
         f"burst {v['burst']:.1f}, vxrouted drops/window {v['dut_drops']:.0f}, most: {v['top_drop']}")
     return v
@@ -151,7 +151,7 @@ def run_case_ceiling(args, facts, case, mode, sink, offered):
         if dut is not None:
             dut.stop()
         p.stop()
-    log(f"ceiling  vhost {case}: {c['mpps']:.3f} Mpps (offered {c['offered_mpps']:.3f}), loss {100 * c['loss']:.1f}%, "
+    log(f"ceiling  vhost {case}: {c['mpps']:.3f} Mpps (offered {c['offered_mpps']:.3f}), loss {max(0.0, 100 * c['loss']):.1f}%, "
         f"{c['cpp']:.0f} cycles/pkt, idle {100 * c.get('idle', float('nan')):.0f}%, others {100 * c['others']:.0f}%")
     return c
 
