@@ -13,8 +13,10 @@ Every case starts its own pod and its own DUT and stops both afterwards
 memif server must be up first; the pod hot-plugs its virtio-user server port
 after its memif port runs, because that probe blocks until the DUT connects).
 """
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -35,6 +37,7 @@ class pod:
     def __init__(self, args, name, facts, mode, sock_pod, sock_wire):
         tmp, tag = args.tmp, os.path.basename(args.tmp).replace(".", "")
         self.name = name
+        self.prefix = f"{tag}{name}"
         self.stats = f"{tmp}/{name}.stats.json"
         self.logpath = f"{tmp}/{name}.log"
         self.logf = open(self.logpath, "w")
@@ -55,7 +58,7 @@ class pod:
             os.unlink(sock_pod)
         # --single-file-segments: vhost-user shares the pod's memory as a few files (at most 8 regions).
         cmd = [f"{args.build}/tests/pod/vxr-pod", "-l", "0", "-m", "256", "--no-pci", "--single-file-segments",
-               f"--file-prefix={tag}{name}", "--log-level=lib.eal:warning", "--log-level=pmd.net.memif:warning"]
+               f"--file-prefix={self.prefix}", "--log-level=lib.eal:warning", "--log-level=pmd.net.memif:warning"]
         self.cmdline = " ".join(cmd + vdevs + ["--"] + opts)
         self.p = subprocess.Popen(cmd + vdevs + ["--"] + opts, stdout=self.logf, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -98,6 +101,11 @@ class pod:
                 self.p.kill()
                 self.p.wait()
         self.logf.close()
+        # Without --huge-unlink (vhost-user maps the pod's hugepage files) they
+        # outlive the pod: free them now, not when the run ends.
+        for f in glob.glob(f"/dev/hugepages/{glob.escape(self.prefix)}map_*"):
+            os.unlink(f)
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
 
 
 def measure_pod(args, p, sink, offered, vx=None, dut=None):
