@@ -7,19 +7,19 @@ Every figure comes from this run: the generator (testpmd io-forward from a
 net_pcap infinite_rx port) and the sink are one testpmd forwarding lcore on
 CPU 0; the device under test is vxrouted's worker on CPU 1, or, for the
 ceiling, a second testpmd in io-forward mode on CPU 1 between the same memif
-port types.
+port types. --ports vhost runs the vhost-user pod cases of vhost.py instead
+(--ports all: both); each port type has its own section of BENCHMARKS.md.
 """
 import argparse
 import json
 import os
-import re
-import signal
-import statistics
 import subprocess
 import sys
 import time
 
-ARGS = None
+from common import (cpu_ticks, foreign_cpu, links_up, log, machine, measure_windows, ours, parse_summary, testpmd,
+                    vxrouted)
+
 PATHS = [  # name, label, generator pcap stem, vxrouted ingress memif, vxrouted egress memif
     ("encap", "pod -> remote node (encap)", "encap", "pod1", "uplink"),
     ("decap", "remote node -> pod (decap)", "decap", "uplink", "pod1"),
@@ -30,193 +30,20 @@ DUT_PORTS = ["pod1", "uplink", "pod2"]  # generator-side memif servers for vxrou
 CEIL_PORTS = ["ceilA", "ceilB"]          # generator-side memif servers for the ceiling testpmd
 
 
-def log(msg):
-    print(f"[e2e] {msg}", flush=True)
-
-
-class testpmd:
-    """An interactive dpdk-testpmd driven through its stdin; output (line
-    buffered by stdbuf) goes to a log file that we scan."""
-
-    def __init__(self, name, tmp, eal, app, pidfile):
-        self.name = name
-        self.logpath = f"{tmp}/{name}.log"
-        self.logf = open(self.logpath, "w")
-        cmd = ["stdbuf", "-oL", "dpdk-testpmd"] + eal + ["--"] + app + ["-i"]
-        self.cmdline = " ".join(cmd)
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT,
-                                  text=True, start_new_session=True)
-        with open(pidfile, "a") as f:
-            f.write(f"{self.p.pid}\n")
-        self.wait_for(r"^testpmd> ", 1, 60, "start")
-
-    def text(self):
-        with open(self.logpath) as f:
-            return f.read()
-
-    def wait_for(self, pattern, count, timeout, what):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.p.returncode}) during {what}; see {self.logpath}:\n"
-                                   + self.text()[-2000:])
-            if len(re.findall(pattern, self.text(), re.M)) >= count:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name}: timeout waiting for {what}; log {self.logpath}:\n" + self.text()[-2000:])
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-
-    def run(self, line, marker, what=None):
-        """Send a command, wait until `marker` appears once more than before."""
-        before = len(re.findall(marker, self.text(), re.M))
-        self.cmd(line)
-        self.wait_for(marker, before + 1, 20, what or line)
-        return self.text()
-
-    def port_stats(self, port):
-        t = self.run(f"show port stats {port}", rf"NIC statistics for port {port}\s.*\n(?:.*\n){{8}}")
-        block = t[t.rindex(f"NIC statistics for port {port} "):]
-        def num(key):
-            return int(re.search(rf"{key}:\s*(\d+)", block).group(1))
-        return {"rx": num("RX-packets"), "tx": num("TX-packets"), "rx_pps": num("Rx-pps"),
-                "rx_missed": num("RX-missed"), "rx_nombuf": num("RX-nombuf"), "t": time.time()}
-
-    def stop(self):
-        if self.p.poll() is None:
-            try:
-                self.cmd("stop")
-                self.cmd("quit")
-                self.p.stdin.close()
-                self.p.wait(timeout=15)
-            except (subprocess.TimeoutExpired, BrokenPipeError, OSError):
-                self.p.send_signal(signal.SIGTERM)
-                try:
-                    self.p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.p.kill()
-                    self.p.wait()
-        self.logf.close()
-
-
-class vxrouted:
-    def __init__(self, build, tmp, cfg_path, pidfile):
-        self.ctl = [f"{build}/src/app/vxroutectl", "-s", f"{tmp}/vxrouted.sock"]
-        self.logpath = f"{tmp}/vxrouted.log"
-        self.logf = open(self.logpath, "w")
-        self.p = subprocess.Popen([f"{build}/src/app/vxrouted", "-c", cfg_path], stdout=self.logf,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        with open(pidfile, "a") as f:
-            f.write(f"{self.p.pid}\n")
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError(f"vxrouted exited ({self.p.returncode}):\n" + open(self.logpath).read()[-3000:])
-            if "ready:" in open(self.logpath).read():
-                return
-            time.sleep(0.1)
-        raise RuntimeError("vxrouted did not become ready in 60 s")
-
-    def counters(self):
-        out = subprocess.run(self.ctl + ["--json", "show", "counters"], capture_output=True, text=True, timeout=10)
-        if out.returncode != 0:
-            raise RuntimeError(f"vxroutectl: {out.stderr}")
-        j = json.loads(out.stdout)
-        # The summed block: accept {"total": {...}} or the sums at top level.
-        tot = j.get("total", j.get("sum", j))
-        return tot
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.logf.close()
-
-
-def parse_summary(text):
-    """'show port summary all' -> {device name: port id}"""
-    ids = {}
-    for m in re.finditer(r"^(\d+)\s+[0-9A-Fa-f:]{17}\s+(\S+)\s", text, re.M):
-        ids[m.group(2)] = int(m.group(1))
-    return ids
-
-
-def links_up(gen, names, ids, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        t = gen.run("show port summary all", r"^Number of available ports", "port summary")
-        last = t[t.rindex("Number of available ports"):]
-        ok = all(re.search(rf"^{ids[n]}\s+\S+\s+\S+\s+\S+\s+up", last, re.M) for n in names)
-        if ok:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"memif links {names} not up on the generator; last summary:\n{last}")
-
-
 def measure(args, gen, g, a, b, vx=None, dut=None):
-    """Warm up, then args.runs windows of args.window seconds; per window:
-    delivered Mpps (testpmd's own Rx-pps at the sink port), loss, DUT
-    cycles/packet. Returns the medians and the raw windows."""
+    """Generator port g into a, sink port b (testpmd's own Rx-pps at b is the
+    delivered rate); see common.measure_windows."""
     gen.run(f"set portlist {g},{a},{b}", r"^testpmd> ", "set portlist")
     gen.run("start", r"^testpmd> ", "start")
-    if dut is not None:
-        dut.run("clear fwd stats all", r"^testpmd> ")
-    time.sleep(args.warmup)
-    s_b, s_g = gen.port_stats(b), gen.port_stats(g)
-    c0 = vx.counters() if vx else None
-    p0, pt0 = cpu_ticks(), time.time()
-    if dut is not None:
-        dut.run("clear fwd stats all", r"^testpmd> ")
-    t_clear = time.time()
-    last_top = ("none", 0)
-    wins = []
-    for _ in range(args.runs):
-        time.sleep(args.window)
+
+    def sample():
         e_b, e_g = gen.port_stats(b), gen.port_stats(g)
-        w = {"mpps": e_b["rx_pps"] / 1e6,
-             "mpps_counts": (e_b["rx"] - s_b["rx"]) / (e_b["t"] - s_b["t"]) / 1e6,
-             "offered_mpps": e_g["rx_pps"] / 1e6,
-             "loss": 1 - (e_b["rx"] - s_b["rx"]) / max(1, e_g["rx"] - s_g["rx"])}
-        if vx is not None:
-            c1 = vx.counters()
-            rx = c1["rx_packets"] - c0["rx_packets"]
-            busy = c1["busy_cycles"] - c0["busy_cycles"]
-            total = c1["total_cycles"] - c0["total_cycles"]
-            busy_polls = (c1["polls"] - c0["polls"]) - (c1["idle_polls"] - c0["idle_polls"])
-            w.update(cpp=busy / max(1, rx), idle=1 - busy / max(1, total), burst=rx / max(1, busy_polls),
-                     dut_drops=(c1["dropped"] - c0["dropped"]) + (c1["tx_dropped"] - c0["tx_dropped"]),
-                     dut_rx=rx)
-            reasons = {k: v - c0.get("drops", {}).get(k, 0) for k, v in c1.get("drops", {}).items()}
-            reasons["tx_dropped (egress ring full)"] = c1["tx_dropped"] - c0["tx_dropped"]
-            top = max(reasons.items(), key=lambda kv: kv[1]) if reasons else ("", 0)
-            last_top = top if top[1] else ("none", 0)
-            c0 = c1
-        if dut is not None:
-            t = dut.run("show fwd stats all", r"CPU cycles/packet=.*MHz Clock", "fwd stats")
-            t_show = time.time()
-            m = re.findall(r"CPU cycles/packet=([\d.]+) \(total cycles=(\d+) / total \S+ packets=(\d+)\) "
-                           r"at (\d+) MHz Clock", t)
-            w["cpp"] = float(m[-1][0]) if m else float("nan")
-            if m:  # busy share of the window: busy cycles / (window x TSC)
-                w["idle"] = max(0.0, 1 - int(m[-1][1]) / ((t_show - t_clear) * int(m[-1][3]) * 1e6))
-                args.tsc_mhz = int(m[-1][3])
-            dut.run("clear fwd stats all", r"^testpmd> ")
-            t_clear = time.time()
-        p1, pt1 = cpu_ticks(), time.time()
-        w["others"] = sum(share for share, _, _ in foreign_cpu(p0, p1, pt1 - pt0, args.ours, floor=0.0))
-        p0, pt0 = p1, pt1
-        s_b, s_g = e_b, e_g
-        wins.append(w)
-    gen.run("stop", r"^testpmd> ", "stop")
-    med = {k: statistics.median(x[k] for x in wins) for k in wins[0]}
-    med["top_drop"] = f"{last_top[0]} ({last_top[1]} in the last window)"
-    return med, wins
+        return {"sink": e_b["rx"], "offered": e_g["rx"], "t": e_b["t"], "rate": e_b["rx_pps"],
+                "offered_rate": e_g["rx_pps"]}
+    try:
+        return measure_windows(args, sample, vx=vx, dut=dut)
+    finally:
+        gen.run("stop", r"^testpmd> ", "stop")
 
 
 def measure_pair(args, gen, dut, vx, pid, path, stem, mix, a, b):
@@ -245,18 +72,84 @@ def main():
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", required=True)
+    ap.add_argument("--ports", choices=["memif", "vhost", "all"], default="memif")
     args = ap.parse_args()
-    global ARGS
-    ARGS = args
-    tmp = args.tmp
     here = os.path.dirname(os.path.abspath(__file__))
+    log("generating the vxrouted config (10,000 peers, 10,000 static neighbours) and pcaps (scapy)")
+    subprocess.run([args.scapy_python, f"{here}/gen_inputs.py", args.tmp, f"{args.tmp}/s"], check=True)
+    os.makedirs(f"{args.tmp}/state", exist_ok=True)
+    os.makedirs(f"{args.tmp}/s", exist_ok=True)  # unix sockets: memif, vhost-user
+    sections = {}
+    if args.ports in ("memif", "all"):
+        sections["memif"] = phase(args, run_memif)
+    if args.ports in ("vhost", "all"):
+        import vhost  # noqa: E402 (only this phase needs it)
+        sections["vhost"] = phase(args, vhost.run_vhost)
+    write_sections(args.out, sections)
+    log(f"wrote {args.out}")
+
+
+def phase(args, run):
+    """One port type's cases; returns its BENCHMARKS.md section (also printed)."""
     t_start = time.time()
     load_before = open("/proc/loadavg").read().split()[:3]
     cpu_before = cpu_ticks()
+    results, report = run(args, t_start)
+    elapsed = time.time() - t_start
+    load_after = open("/proc/loadavg").read().split()[:3]
+    others = foreign_cpu(cpu_before, cpu_ticks(), elapsed, ours(args.pidfile))
+    text = report(args, results, run_facts(args, elapsed, load_before, load_after, others))
+    print("\n" + text)
+    return text
 
-    log("generating the vxrouted config (10,000 peers, 10,000 static neighbours) and pcaps (scapy)")
-    subprocess.run([args.scapy_python, f"{here}/gen_inputs.py", tmp, f"{tmp}/s"], check=True)
-    os.makedirs(f"{tmp}/state", exist_ok=True)
+
+def run_facts(args, elapsed, load_before, load_after, others):
+    """The lines every section carries: machine, load, others' CPU, command."""
+    model, cpus, dpdk, kernel = machine()
+    busy = ", ".join(f"{comm} (pid {pid}) {100 * share:.0f}%" for share, pid, comm in others[:8]) or "none above 5%"
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"""Machine: {model}, {cpus} CPUs (lscpu); kernel {kernel}; DPDK {dpdk} (Debian); date {date}.
+Load average before/after the run: {' '.join(load_before)} / {' '.join(load_after)}. Run time {elapsed:.0f} s.
+Other processes' CPU use during the run (share of one CPU; the machine is shared, and what these took from
+CPU 0 and 1 lowers and scatters the figures): {busy}.
+
+Command: `{args.command}`
+"""
+
+
+MARK = "<!-- bench/harness section {} {} -->"
+
+
+def write_sections(path, sections):
+    """Replace (or add) each port type's section of BENCHMARKS.md between its
+    markers and keep the others: a vhost-only run leaves the memif figures.
+    A file without markers is one old memif section."""
+    head = "# vxroute end-to-end benchmarks\n\n"
+    try:
+        old = open(path).read()
+    except OSError:
+        old = ""
+    body = old[len(head):] if old.startswith(head) else old
+    kept = {}
+    for name in ("memif", "vhost"):
+        b, e = MARK.format(name, "begin"), MARK.format(name, "end")
+        if b in body and e in body:
+            kept[name] = body[body.index(b) + len(b):body.index(e)].strip("\n")
+    if not kept and body.strip():
+        kept["memif"] = body.strip("\n")
+    kept.update({k: v.strip("\n") for k, v in sections.items()})
+    with open(path, "w") as f:
+        f.write(head)
+        f.write("Written by `bench/harness/run.sh`, one section per port type (`--ports memif|vhost|all`); every number\n"
+                "in a section comes from the one run that section describes.\n\n")
+        for name in ("memif", "vhost"):
+            if name in kept:
+                f.write(f"{MARK.format(name, 'begin')}\n{kept[name]}\n{MARK.format(name, 'end')}\n\n")
+
+
+def run_memif(args, t_start):
+    """The memif cases: pod and uplink ports are memif, generator and sink one testpmd."""
+    tmp = args.tmp
     tag = os.path.basename(tmp).replace(".", "")
 
     # Generator + sink: one forwarding lcore (1) and the main lcore (0), both on CPU 0.
@@ -307,7 +200,6 @@ def main():
         dut = testpmd("ceiling", tmp, dut_eal, dut_app, args.pidfile)
         try:
             links_up(gen, CEIL_PORTS, pid)
-            args.ours = ours()
             retries = 2  # cases measured again when other processes took CPU time during them
             for path, label, stem, a, b in PATHS:
                 for mix, mlabel in MIXES:
@@ -326,61 +218,11 @@ def main():
     finally:
         gen.stop()
 
-    elapsed = time.time() - t_start
-    load_after = open("/proc/loadavg").read().split()[:3]
-    others = foreign_cpu(cpu_before, cpu_ticks(), elapsed, ours())
-    write_report(args, results, elapsed, load_before, load_after, others)
+    return results, memif_report
 
 
-def ours():
-    return {os.getpid(), os.getppid()} | {int(x) for x in open(ARGS.pidfile).read().split()}
-
-
-def cpu_ticks():
-    """pid -> (command, utime + stime in clock ticks), for every process."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            st = open(f"/proc/{d}/stat").read()
-        except OSError:
-            continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        f = st[st.rindex(")") + 2:].split()
-        out[int(d)] = (comm, int(f[11]) + int(f[12]))
-    return out
-
-
-def foreign_cpu(before, after, elapsed, ours, floor=0.05):
-    """Processes that are not this run's and used >= floor of a CPU in between."""
-    hz = os.sysconf("SC_CLK_TCK")
-    rows = []
-    for pid, (comm, t1) in after.items():
-        if pid in ours or pid not in before:
-            continue
-        share = (t1 - before[pid][1]) / hz / elapsed
-        if share >= floor and share > 0:
-            rows.append((share, pid, comm))
-    return sorted(rows, reverse=True)
-
-
-def machine():
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = re.search(r"Model name:\s*(.*)", lscpu).group(1).strip()
-    cpus = re.search(r"^CPU\(s\):\s*(\d+)", lscpu, re.M).group(1)
-    dpdk = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "dpdk"], capture_output=True, text=True).stdout
-    mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", open("/proc/cpuinfo").read())
-    tsc = f", {float(mhz.group(1)):.0f} MHz" if mhz else ""
-    kernel = os.uname().release
-    return model + tsc, cpus, dpdk or "22.11", kernel
-
-
-def write_report(args, results, elapsed, load_before, load_after, others):
-    model, cpus, dpdk, kernel = machine()
-    busy = ", ".join(f"{comm} (pid {pid}) {100 * share:.0f}%" for share, pid, comm in others[:8]) or "none above 5%"
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = []
+def memif_report(args, results, facts):
+    lines = ["## memif pod and uplink ports", ""]
     lines.append("| path | frames | vxrouted Mpps | loss | vxrouted cycles/pkt | vxrouted idle | ceiling Mpps "
                  "| ceiling cycles/pkt | ceiling idle | Mpps ratio | cycles ratio (ceiling / vxrouted) | others' CPU |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -395,13 +237,7 @@ def write_report(args, results, elapsed, load_before, load_after, others):
                          f"{v['mpps'] / c['mpps']:.2f} | {c['cpp'] / v['cpp']:.2f} | "
                          f"{100 * v['others']:.0f}% / {100 * c['others']:.0f}% |")
     table = "\n".join(lines)
-    setup = f"""Machine: {model}, {cpus} CPUs (lscpu); kernel {kernel}; DPDK {dpdk} (Debian); date {date}.
-Load average before/after the run: {' '.join(load_before)} / {' '.join(load_after)}. Run time {elapsed:.0f} s.
-Other processes' CPU use during the run (share of one CPU; the machine is shared, and what these took from
-CPU 0 and 1 lowers and scatters the figures): {busy}.
-
-Command: `{args.command}`
-
+    setup = facts + f"""
 Setup (2 CPUs, so generator and device under test get one CPU each):
 - CPU 1: the device under test. vxrouted's one worker lcore; or, for the ceiling, testpmd `--forward-mode=io`
   between the same two port types (memif client, copy mode) in its place. Both stay up and take turns case by
@@ -437,15 +273,7 @@ Setup (2 CPUs, so generator and device under test get one CPU each):
   drain timer, RCU report), so the cycles ratio leans slightly towards the ceiling.
 - vxrouted took {args.startup_s:.1f} s from exec to "ready" with the 10,000 peers (not part of any figure above).
 """
-    print()
-    print(table)
-    print()
-    print(setup)
-    with open(args.out, "w") as f:
-        f.write("# vxroute end-to-end benchmarks\n\n")
-        f.write("Written by `bench/harness/run.sh`; every number below comes from the one run described here.\n\n")
-        f.write(table + "\n\n" + setup)
-    log(f"wrote {args.out}")
+    return table + "\n\n" + setup
 
 
 if __name__ == "__main__":

@@ -1,33 +1,40 @@
 #!/usr/bin/env bash
 # End-to-end throughput of vxrouted (one worker) against testpmd, one command:
-#   bench/harness/run.sh [--no-build] [--runs N] [--window S] [--warmup S]
-# Builds a release vxrouted (-O3) in $VXR_BUILD_DIR (default /tmp/build-perf),
-# measures pod->remote (encap), remote->pod (decap) and pod->pod for 64-byte
-# frames and an IMIX, each followed by the same case with testpmd io-forward
-# in vxrouted's place (the ceiling), prints one markdown table and writes it
-# to BENCHMARKS.md with the machine and this command.
+#   bench/harness/run.sh [--ports memif|vhost|all] [--no-build] [--runs N] [--window S] [--warmup S]
+# Builds a release vxrouted (-O3) in $VXR_BUILD_DIR (default /tmp/build-perf).
+# --ports memif (default): memif pod and uplink ports; pod->remote (encap),
+# remote->pod (decap) and pod->pod for 64-byte frames and an IMIX.
+# --ports vhost: a vhost-user pod (the reference pod tests/pod/vxr_pod.cpp as
+# generator and sink) and the memif uplink; encap and decap, 64-byte frames
+# (see bench/harness/vhost.py). --ports all: both.
+# Each case is followed by the same case with testpmd io-forward between the
+# same port types in vxrouted's place (the ceiling); prints markdown tables and
+# writes them to BENCHMARKS.md (its section per port type) with the machine and this command.
 #
 #   CPU 0: generator + sink testpmd (main and forwarding lcore), vxrouted's main lcore
+#          (vhost: the reference pod as generator + sink instead of testpmd)
 #   CPU 1: vxrouted's worker lcore, or the ceiling testpmd's forwarding lcore
 #   gen net_pcap(infinite_rx) --io--> memif ==> vxrouted IN port .. OUT port ==> memif --io--> sink
 #
 # Everything it starts is stopped by PID and its files are removed, also on
 # Ctrl-C or error. Needs root, ~300 free 2 MiB hugepages, dpdk-testpmd,
-# python3 with scapy (for the pcaps). About 5 minutes plus the build.
+# python3 with scapy (for the pcaps). About 5 minutes (memif) and 2 (vhost) plus the build.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build_dir="${VXR_BUILD_DIR:-/tmp/build-perf}"
 do_build=1
-runs=5 window=3 warmup=2
+runs=5 window=3 warmup=2 ports=memif
 cmdline="bench/harness/run.sh${*:+ $*}"
 while (($#)); do
   case "$1" in
     --no-build) do_build=0 ;;
+    --ports) ports="$2"; shift
+      [[ $ports == memif || $ports == vhost || $ports == all ]] || { echo "[run] error: --ports memif|vhost|all" >&2; exit 64; } ;;
     --runs) runs="$2"; shift ;;
     --window) window="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "[run] error: unknown argument '$1' (see --help)" >&2; exit 64 ;;
   esac
   shift
@@ -54,6 +61,9 @@ if ((do_build)); then
   echo "[run] release build ok: $build_dir"
 fi
 [[ -x $build_dir/src/app/vxrouted ]] || die "$build_dir/src/app/vxrouted missing (drop --no-build)"
+if [[ $ports != memif ]]; then
+  [[ -x $build_dir/tests/pod/vxr-pod ]] || die "$build_dir/tests/pod/vxr-pod missing (the reference pod; drop --no-build)"
+fi
 
 tmp=$(mktemp -d /tmp/vxr-e2e.XXXXXX)
 pidfile="$tmp/pids"
@@ -76,7 +86,8 @@ cleanup() {
     done <"$pidfile"
   fi
   # DPDK runtime dirs of our file prefixes (hugepage files are unlinked already: --huge-unlink).
-  rm -rf "/var/run/dpdk/${tag}g" "/var/run/dpdk/${tag}v" "/var/run/dpdk/${tag}c"
+  # (tag is this run's unique mktemp name; the pods keep their hugepage files: no --huge-unlink with vhost-user)
+  rm -rf "/var/run/dpdk/${tag}"*
   rm -f /dev/hugepages/"${tag}"*map_* 2>/dev/null || true
   rm -rf "$tmp"
   exit "$rc"
@@ -86,6 +97,6 @@ trap 'exit 130' INT TERM
 
 python3 "$root/bench/harness/e2e.py" --build "$build_dir" --tmp "$tmp" --pidfile "$pidfile" \
   --scapy-python "$scapy_py" --runs "$runs" --window "$window" --warmup "$warmup" \
-  --out "$root/BENCHMARKS.md" --command "$cmdline" &
+  --out "$root/BENCHMARKS.md" --command "$cmdline" --ports "$ports" &
 e2e_pid=$!
 wait "$e2e_pid"

@@ -10,6 +10,13 @@
 //         between two replies (the outage a restart causes)
 //   echo  swaps MACs/IPs/ports of UDP to --ip and sends it back (5tswap)
 //   sink  counts
+//   txonly, rxonly  benchmark generator / sink at full rate (pod_bench.hpp):
+//         txonly sends 64-byte (--size) UDP to --dst-count destinations
+//         --dst + i * --dst-step; with --wire NAME it counts what arrives on
+//         that second port; rxonly counts what arrives and io-forwards port
+//         --source NAME to --wire NAME. --pod-vdev DEVARGS hot-plugs the pod
+//         port after the EAL ports started (a virtio-user server blocks until
+//         its client connects; the client may need the other ports first).
 // The MAC is the port's (virtio_user mac=...). The gateway MAC is --gw-mac
 // (vxrouted's VTEP MAC) or, without it, learnt by ARP for --gw (vxrouted
 // answers ARP for every address but the pod's own); sending waits for it.
@@ -22,6 +29,7 @@
 // usage: vxr-pod <EAL args> -- --ip A --gw G [--gw-mac M] [--dst D] [--mode send|echo|sink]
 //        [--count N] [--rate PPS] [--size BYTES] [--flows F] [--duration S]
 //        [--wait-ms MS] [--delay-ms MS] [--stats FILE] [--port-base P]
+//        [--dst-count N] [--dst-step S] [--wire DEV] [--source DEV] [--pod-vdev DEVARGS]
 #include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -31,6 +39,8 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
+
+#include "pod_bench.hpp"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -49,6 +59,7 @@ namespace {
 constexpr uint16_t k_burst = 32;
 constexpr uint16_t k_ring = 512;            // descriptors: a few ms of traffic at test rates
 constexpr unsigned k_mbufs = 4095;
+constexpr unsigned k_bench_mbufs = 32767;   // bench: a net_pcap source holds its whole file (10,000) in mbufs
 constexpr uint32_t k_magic = 0x76787270;    // "vxrp": marks our UDP payloads
 constexpr uint16_t k_src_port_base = 10000;
 constexpr unsigned k_idle_polls = 64;       // empty polls before sleeping (we share cores)
@@ -58,7 +69,7 @@ constexpr uint64_t k_link_every_ms = 20;    // link poll: also when a virtio-use
                                             // (re)connection and notices a lost one
 constexpr uint64_t k_arp_every_ms = 200;    // ARP for the gateway until it answers
 
-enum class pod_mode { send, echo, sink };
+enum class pod_mode { send, echo, sink, txonly, rxonly };
 
 struct options {
     uint32_t ip_be = 0, gw_be = 0, dst_be = 0;
@@ -74,6 +85,9 @@ struct options {
     uint64_t wait_ms = 1000;     // send: how long to wait for the last replies
     uint64_t delay_ms = 0;       // send: wait after link up (the vhost side may still be enabling its queues)
     std::string stats;
+    uint32_t dst_count = 1, dst_step = 1;  // txonly
+    std::string wire, source, pod_vdev;     // txonly/rxonly: DPDK device names, hot-plugged pod port
+    bool bench() const { return mode == pod_mode::txonly || mode == pod_mode::rxonly; }
 };
 
 struct counters {
@@ -92,7 +106,11 @@ struct payload {  // at the start of the UDP payload of what we send
 } __attribute__((packed));
 
 volatile sig_atomic_t g_stop = 0;  // signals received
-void on_signal(int) { g_stop = g_stop + 1; }
+volatile sig_atomic_t g_exit_at_once = 0;  // while blocked in a hot-plug probe: a signal ends us
+void on_signal(int) {
+    if (g_exit_at_once) _exit(1);
+    g_stop = g_stop + 1;
+}
 
 [[noreturn]] __attribute__((format(printf, 1, 2))) void die(const char* fmt, ...) {
     std::va_list ap;
@@ -126,6 +144,9 @@ options parse_options(int argc, char** argv) {
         {"flows", required_argument, nullptr, 'f'},   {"duration", required_argument, nullptr, 'D'},
         {"stats", required_argument, nullptr, 'S'},   {"wait-ms", required_argument, nullptr, 'w'},
         {"port-base", required_argument, nullptr, 'p'}, {"delay-ms", required_argument, nullptr, 'L'},
+        {"dst-count", required_argument, nullptr, 'N'}, {"dst-step", required_argument, nullptr, 'T'},
+        {"wire", required_argument, nullptr, 'W'},     {"source", required_argument, nullptr, 'R'},
+        {"pod-vdev", required_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0}};
     options o;
     int c;
@@ -143,7 +164,9 @@ options parse_options(int argc, char** argv) {
                 if (std::strcmp(optarg, "send") == 0) o.mode = pod_mode::send;
                 else if (std::strcmp(optarg, "echo") == 0) o.mode = pod_mode::echo;
                 else if (std::strcmp(optarg, "sink") == 0) o.mode = pod_mode::sink;
-                else die("--mode must be send, echo or sink, not %s", optarg);
+                else if (std::strcmp(optarg, "txonly") == 0) o.mode = pod_mode::txonly;
+                else if (std::strcmp(optarg, "rxonly") == 0) o.mode = pod_mode::rxonly;
+                else die("--mode must be send, echo, sink, txonly or rxonly, not %s", optarg);
                 break;
             case 'c': o.count = parse_u64(optarg); break;
             case 'r': o.rate = parse_u64(optarg); break;
@@ -154,6 +177,11 @@ options parse_options(int argc, char** argv) {
             case 'w': o.wait_ms = parse_u64(optarg); break;
             case 'L': o.delay_ms = parse_u64(optarg); break;
             case 'S': o.stats = optarg; break;
+            case 'N': o.dst_count = static_cast<uint32_t>(std::clamp<uint64_t>(parse_u64(optarg), 1, 1u << 20)); break;
+            case 'T': o.dst_step = static_cast<uint32_t>(std::clamp<uint64_t>(parse_u64(optarg), 1, 1u << 24)); break;
+            case 'W': o.wire = optarg; break;
+            case 'R': o.source = optarg; break;
+            case 'V': o.pod_vdev = optarg; break;
             default: die("unknown option (see the comment at the top of vxr_pod.cpp)");
         }
     }
@@ -164,6 +192,10 @@ options parse_options(int argc, char** argv) {
         if (o.rate == 0) die("--rate must be > 0");
         if (o.count == 0 && o.duration <= 0) die("--mode send needs --count or --duration");
     }
+    if (o.mode == pod_mode::txonly && (o.dst_be == 0 || !o.have_gw_mac)) die("--mode txonly needs --dst and --gw-mac");
+    if (!o.source.empty() && o.wire.empty()) die("--source needs --wire");
+    if (!o.bench() && (!o.wire.empty() || !o.source.empty() || !o.pod_vdev.empty()))
+        die("--wire, --source and --pod-vdev are for --mode txonly or rxonly");
     static_assert(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + sizeof(payload) <=
                   RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN);
     if (o.size < RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN || o.size > RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN)
@@ -396,30 +428,57 @@ struct pod {
     }
 };
 
-int setup_port(pod& p) {
-    if (rte_eth_dev_count_avail() != 1) {
-        std::fprintf(stderr, "vxr-pod: want exactly one DPDK port (e.g. --vdev net_virtio_user0,path=SOCK,server=1), "
-                             "have %u\n", rte_eth_dev_count_avail());
+uint16_t port_by_name(const std::string& name) {
+    uint16_t id = 0;
+    if (name.empty()) return vxr::pod::k_no_port;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) die("no DPDK port named %s", name.c_str());
+    return id;
+}
+
+// Every EAL port, then (--pod-vdev) the hot-plugged pod port. Without bench
+// options there is exactly one port: the pod's.
+int setup_ports(pod& p) {
+    const options& o = p.o;
+    const unsigned want = o.pod_vdev.empty() ? 1 : 0;
+    const unsigned extra = (o.wire.empty() ? 0 : 1) + (o.source.empty() ? 0 : 1);
+    if (rte_eth_dev_count_avail() != want + extra) {
+        std::fprintf(stderr, "vxr-pod: want %u DPDK port(s) from EAL (e.g. --vdev net_virtio_user0,path=SOCK,server=1), "
+                             "have %u\n", want + extra, rte_eth_dev_count_avail());
         return -1;
     }
-    RTE_ETH_FOREACH_DEV(p.port) break;
-    p.pool = rte_pktmbuf_pool_create("vxr_pod_mbufs", k_mbufs, 128, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                     static_cast<int>(rte_socket_id()));
+    p.pool = rte_pktmbuf_pool_create("vxr_pod_mbufs", o.bench() ? k_bench_mbufs : k_mbufs, 128, 0,
+                                     RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
     if (p.pool == nullptr) {
         std::fprintf(stderr, "vxr-pod: cannot create mbuf pool: %s\n", rte_strerror(rte_errno));
         return -1;
     }
-    rte_eth_conf conf{};
-    int rc;
-    if ((rc = rte_eth_dev_configure(p.port, 1, 1, &conf)) != 0 ||
-        (rc = rte_eth_rx_queue_setup(p.port, 0, k_ring, rte_eth_dev_socket_id(p.port), nullptr, p.pool)) != 0 ||
-        (rc = rte_eth_tx_queue_setup(p.port, 0, k_ring, rte_eth_dev_socket_id(p.port), nullptr)) != 0 ||
-        (rc = rte_eth_dev_start(p.port)) != 0) {
-        std::fprintf(stderr, "vxr-pod: port %u setup failed: %s\n", p.port, rte_strerror(-rc));
-        return -1;
+    uint16_t port = 0;
+    RTE_ETH_FOREACH_DEV(port) {
+        if (vxr::pod::start_port(port, p.pool, k_ring) != 0) return -1;
+    }
+    const uint16_t wire = port_by_name(o.wire), source = port_by_name(o.source);
+    if (o.pod_vdev.empty()) {
+        RTE_ETH_FOREACH_DEV(port) {
+            if (port != wire && port != source) p.port = port;
+        }
+    } else {
+        g_exit_at_once = 1;  // a virtio-user server blocks in the probe until its client connects
+        const int rc = vxr::pod::hotplug_port(o.pod_vdev, o.stats, p.port);
+        g_exit_at_once = 0;
+        if (rc != 0 || vxr::pod::start_port(p.port, p.pool, k_ring) != 0) return -1;
     }
     rte_eth_macaddr_get(p.port, &p.mac);
     return 0;
+}
+
+int run_bench(pod& p) {
+    const options& o = p.o;
+    const vxr::pod::bench_config cfg{
+        .txonly = o.mode == pod_mode::txonly, .pod_port = p.port, .wire_port = port_by_name(o.wire),
+        .source_port = port_by_name(o.source), .pool = p.pool, .src_mac = p.mac, .dst_mac = o.gw_mac,
+        .src_ip_be = o.ip_be, .dst_base_be = o.dst_be, .dst_count = o.dst_count, .dst_step = o.dst_step,
+        .size = o.size, .flows = o.flows, .port_base = o.port_base, .stats = o.stats, .stop = &g_stop};
+    return vxr::pod::run_bench(cfg);
 }
 
 int run(pod& p) {
@@ -525,15 +584,18 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    if (setup_port(p) != 0) {
+    if (setup_ports(p) != 0) {
         rte_eal_cleanup();
         return 1;
     }
-    const int rc = run(p);
+    const int rc = p.o.bench() ? run_bench(p) : run(p);
     std::fprintf(stderr, "vxr-pod: sent %lu tx %lu rx %lu rx_matched %lu tx_dropped %lu lost %lu\n", p.c.sent, p.c.tx,
                  p.c.rx, p.c.rx_matched, p.c.tx_dropped, p.c.rx_lost);
-    rte_eth_dev_stop(p.port);
-    rte_eth_dev_close(p.port);
+    uint16_t port = 0;
+    RTE_ETH_FOREACH_DEV(port) {
+        rte_eth_dev_stop(port);
+        rte_eth_dev_close(port);
+    }
     rte_eal_cleanup();
     return rc;
 }
