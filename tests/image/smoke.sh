@@ -68,4 +68,23 @@ if ((ready)); then
   pid=""
   if ((rc == 0)); then ok "vxrouted exits 0 on SIGTERM"; else not_ok "vxrouted exits 0 on SIGTERM (status $rc)"; tail -n 10 "$dir/log" | sed 's/^/#   /'; fi
 fi
+# The init container's job, as the DaemonSet runs it (no capabilities,
+# read-only root): install the plugin and conflist into host directories.
+mkdir -p "$dir/bin" "$dir/net.d"
+if vxr_podman run --rm --network none "${VXR_PODMAN_ULIMITS[@]}" --cap-drop=ALL --read-only \
+    --security-opt no-new-privileges -v "$dir/bin:/host/opt/cni/bin" -v "$dir/net.d:/host/etc/cni/net.d" \
+    --entrypoint /usr/bin/vxroute-install-cni "$VXR_IMAGE" >"$dir/install.log" 2>&1 &&
+  [[ -x "$dir/bin/vxroute-cni" && -f "$dir/net.d/10-vxroute.conflist" ]] &&
+  [[ -z "$(find "$dir/bin" "$dir/net.d" -name '.*.tmp.*')" ]]; then
+  ok "install-cni puts vxroute-cni and 10-vxroute.conflist on the host, no temporary file left"
+else
+  not_ok "install-cni puts vxroute-cni and 10-vxroute.conflist on the host"; sed 's/^/#   /' "$dir/install.log"
+fi
+# It runs on the node, outside the image: statically linked, it must work there.
+if out=$(CNI_COMMAND=VERSION "$dir/bin/vxroute-cni" </dev/null 2>&1) && [[ "$out" == *'"supportedVersions"'* ]] &&
+  ! ldd "$dir/bin/vxroute-cni" >/dev/null 2>&1; then
+  ok "the installed vxroute-cni is static and answers CNI VERSION on the host"
+else
+  not_ok "the installed vxroute-cni is static and answers CNI VERSION on the host"; echo "#   $out"
+fi
 exit "$failed"
