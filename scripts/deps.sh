@@ -20,7 +20,7 @@ packages=(
   dpdk dpdk-dev libdpdk-dev
   libcurl4-openssl-dev rapidjson-dev libmicrohttpd-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
-  python3 python3-scapy python3-prometheus-client curl
+  python3 python3-scapy python3-prometheus-client python3-yaml curl
   tshark tcpdump
   iproute2 ethtool iputils-ping netcat-openbsd procps util-linux kmod
   clang openssl shellcheck

@@ -237,10 +237,16 @@ EOF
 }
 
 # tb_start_router NODE(a|b) CONFIG LOG: start one vxrouted in the node's namespace.
+# TB_ROUTER_WRAP (optional): a command run as `$TB_ROUTER_WRAP NS CONFIG`
+# instead, e.g. tests/image/podman_router.sh runs vxrouted in a container.
 tb_start_router() {
   local node=$1 cfg=$2 log=$3 ns pid
   case "$node" in a) ns=$TB_NS_A ;; b) ns=$TB_NS_B ;; *) tb_err "node must be a or b"; return 1 ;; esac
-  ip netns exec "$ns" "$TB_VXROUTED" -c "$cfg" >"$log" 2>&1 &
+  if [[ -n "${TB_ROUTER_WRAP:-}" ]]; then
+    "$TB_ROUTER_WRAP" "$ns" "$cfg" >"$log" 2>&1 &
+  else
+    ip netns exec "$ns" "$TB_VXROUTED" -c "$cfg" >"$log" 2>&1 &
+  fi
   pid=$!
   TB_ROUTER_PIDS+=("$pid")
   TB_ROUTER_NAMES+=("$node")

@@ -2,7 +2,9 @@
 // and the router, launch the workers, then run the control loop.
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_lcore.h>
 #include <rte_pdump.h>
+#include <sched.h>
 
 #include <chrono>
 #include <csignal>
@@ -19,6 +21,7 @@
 #include "control/commands.hpp"
 #include "control/config.hpp"
 #include "control/k8s_bridge.hpp"
+#include "control/lcores.hpp"
 #include "control/metrics_service.hpp"
 #include "control/reload.hpp"
 #include "control/router.hpp"
@@ -77,6 +80,17 @@ void reload_config(const std::string& path, vxr::control::router& router) {
     VXR_LOG_INFO("reload: config %s: %s", path.c_str(), r->c_str());
 }
 
+// The CPUs this process may run on (what taskset or a CPU manager gave it).
+std::vector<unsigned> allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<unsigned> cpus;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+    for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    return cpus;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +130,22 @@ int main(int argc, char** argv) {
     for (const auto& a : cfg->eal_args) {
         eal.push_back(a);
         no_huge |= a == "--no-huge";
+    }
+    // No lcores in eal_args: take the CPUs we were given (a Kubernetes static
+    // CPU manager's exclusive cores, taskset): the first for the control
+    // thread, the next ones for the workers.
+    if (!vxr::control::eal_args_choose_lcores(cfg->eal_args)) {
+        auto plan = vxr::control::plan_lcores(allowed_cpus(), cfg->workers, RTE_MAX_LCORE);
+        if (!plan) {
+            VXR_LOG_ERROR("%s", plan.err().c_str());
+            return k_exit_config;
+        }
+        eal.insert(eal.end(), plan->eal_args.begin(), plan->eal_args.end());
+        cfg->workers = static_cast<uint32_t>(plan->worker_cpus.size());
+        VXR_LOG_INFO("lcores from the CPU affinity: %s (EAL %s %s)", plan->describe().c_str(),
+                     plan->eal_args[0].c_str(), plan->eal_args[1].c_str());
+    } else if (cfg->workers == 0) {
+        cfg->workers = 1;  // explicit lcores, no worker count: one worker, as before "auto" existed
     }
     // With only virtual devices, keep EAL away from the machine's PCI NICs
     // (the kernel's own interfaces); a PCI uplink is named in eal_args (-a).

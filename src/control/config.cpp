@@ -35,7 +35,7 @@ struct range {
 constexpr range k_vni_range{1, vni::k_max};
 constexpr range k_udp_port_range{1, 65535};
 constexpr range k_mtu_range{576, 9000};  // 576: the IPv4 minimum every host must accept
-constexpr range k_workers_range{1, 64};
+constexpr range k_workers_range{0, 64};  // 0 = auto (lcores.hpp)
 constexpr range k_idle_backoff_range{0, 100000};  // beyond 100 ms a backoff is an outage
 constexpr range k_max_routes_range{1024, 16777216};
 constexpr range k_mbufs_range{1024, 1048576};

@@ -68,7 +68,7 @@ struct config {
     uint16_t mtu = 1500;              // uplink MTU
     uint16_t pod_mtu = 0;             // 0 = mtu - 50
     std::string host_iface = "vxr-host";  // host exception tap; "" disables it
-    uint32_t workers = 1;
+    uint32_t workers = 0;             // 0 = auto: see lcores.hpp / vxrouted.cpp
     uint32_t idle_backoff_us = 0;     // 0 = busy poll (production default)
     uint32_t max_routes = 1u << 16;  // a 5000-node cluster needs ~5000; 1,000,000 is tested
     uint32_t mbufs = 16384;

@@ -58,6 +58,24 @@ std::vector<std::string> in_ns(const std::string& netns, std::vector<std::string
     v.insert(v.end(), argv.begin(), argv.end());
     return v;
 }
+// Keeps the kernel's IPv6 (link-local address, DAD, router solicitations)
+// off an interface vxrouted does not route IPv6 for. disable_ipv6 is a
+// sysctl, and /proc/sys is read-only in a container that is not privileged
+// (the DaemonSet's); there, stop address generation and drop what was
+// generated instead (netlink, CAP_NET_ADMIN is enough). prefix: in_ns() or
+// nothing.
+result<void> quiet_ipv6(const std::vector<std::string>& prefix, const std::string& ifname) {
+    auto cmd = [&](std::vector<std::string> argv) {
+        std::vector<std::string> v = prefix;
+        v.insert(v.end(), argv.begin(), argv.end());
+        return v;
+    };
+    auto sysctl = run_command(cmd({"sysctl", "-qw", "net.ipv6.conf." + ifname + ".disable_ipv6=1"}));
+    if (sysctl) return {};
+    auto gen = run_command(cmd({"ip", "link", "set", "dev", ifname, "addrgenmode", "none"}));
+    if (!gen) return make_error(sysctl.err() + "; and " + gen.err());
+    return run_command(cmd({"ip", "-6", "addr", "flush", "dev", ifname}));
+}
 }  // namespace
 
 result<void> plumb_pod(const pod_link& l) {
@@ -65,17 +83,17 @@ result<void> plumb_pod(const pod_link& l) {
     if (stat(netns_path(l.netns).c_str(), &st) != 0)
         return make_error("pod network namespace " + netns_path(l.netns) + " does not exist");
     const std::string addr = l.ip.str() + "/" + std::to_string(l.prefix_len);
-    const std::vector<std::vector<std::string>> steps = {
-        {"ip", "link", "set", "dev", l.iface, "netns", netns_path(l.netns)},
-        in_ns(l.netns, {"ip", "link", "set", "dev", l.iface, "name", l.ifname}),
-        in_ns(l.netns, {"sysctl", "-qw", "net.ipv6.conf." + l.ifname + ".disable_ipv6=1"}),
-        in_ns(l.netns, {"ip", "addr", "add", addr, "dev", l.ifname}),
-        in_ns(l.netns, {"ip", "link", "set", "dev", l.ifname, "mtu", std::to_string(l.mtu), "up"}),
-        in_ns(l.netns, {"ip", "route", "replace", "default", "via", l.gateway.str(), "dev", l.ifname}),
-    };
-    for (auto& s : steps) {
-        auto r = run_command(s);
-        if (!r) return r;
+    for (auto& s : std::vector<std::vector<std::string>>{
+             {"ip", "link", "set", "dev", l.iface, "netns", netns_path(l.netns)},
+             in_ns(l.netns, {"ip", "link", "set", "dev", l.iface, "name", l.ifname})}) {
+        if (auto r = run_command(s); !r) return r;
+    }
+    if (auto r = quiet_ipv6(in_ns(l.netns, {}), l.ifname); !r) return r;
+    for (auto& s : std::vector<std::vector<std::string>>{
+             in_ns(l.netns, {"ip", "addr", "add", addr, "dev", l.ifname}),
+             in_ns(l.netns, {"ip", "link", "set", "dev", l.ifname, "mtu", std::to_string(l.mtu), "up"}),
+             in_ns(l.netns, {"ip", "route", "replace", "default", "via", l.gateway.str(), "dev", l.ifname})}) {
+        if (auto r = run_command(s); !r) return r;
     }
     return {};
 }
@@ -87,8 +105,8 @@ void unplumb_pod(const std::string& netns, const std::string& ifname) {
 }
 
 result<void> plumb_host(const host_link& h) {
+    if (auto r = quiet_ipv6({}, h.iface); !r) return r;
     std::vector<std::vector<std::string>> steps = {
-        {"sysctl", "-qw", "net.ipv6.conf." + h.iface + ".disable_ipv6=1"},
         {"ip", "addr", "replace", h.node_ip.str(), "dev", h.iface},
         {"ip", "link", "set", "dev", h.iface, "mtu", std::to_string(h.mtu), "up"},
         {"ip", "route", "replace", h.pod_cidr.str(), "via", h.gateway.str(), "dev", h.iface, "onlink"},
