@@ -1,14 +1,12 @@
 // Micro-benchmarks of the fast path (Google Benchmark). Each reports
 // ns/packet (from Benchmark's timer) and TSC cycles/packet ("cycles_per_pkt").
+// The route-lookup benchmarks are in bench_routes.cpp (same binary).
 // Run: build/bench/bench_fastpath [--benchmark_repetitions=5 --benchmark_report_aggregates_only=true]
 #include <benchmark/benchmark.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
-#include <rte_fib.h>
-#include <rte_lpm.h>
 #include <rte_mbuf.h>
-#include <rte_random.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "control/config.hpp"
 #include "control/router.hpp"
 #include "encap/vxlan.hpp"
@@ -25,7 +24,7 @@
 namespace {
 
 using namespace vxr;
-using fastpath::route_table;
+using bench::report;
 
 constexpr uint16_t k_inner_len = 64 - 4;  // a 64-byte frame on the wire, less the FCS
 
@@ -60,13 +59,6 @@ void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_a
     udp->src_port = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + flow));
     udp->dst_port = rte_cpu_to_be_16(5001);
     udp->dgram_len = rte_cpu_to_be_16(k_inner_len - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
-}
-
-void report(benchmark::State& state, uint64_t cycles, uint64_t pkts) {
-    state.SetItemsProcessed(static_cast<int64_t>(pkts));
-    state.counters["cycles_per_pkt"] = pkts ? static_cast<double>(cycles) / static_cast<double>(pkts) : 0;
-    state.counters["ns_per_pkt"] = benchmark::Counter(static_cast<double>(pkts),
-                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // The encapsulation step alone: template copy, length/checksum fix, flow hash.
@@ -183,81 +175,95 @@ void bm_refill(benchmark::State& state) {
     report(state, cycles, n);
 }
 
-// /24s spread over 10.0.0.0/8 and beyond, as peers' pod CIDRs would be; then
-// random destinations among them looked up in bursts of 32 through `lookup`.
-constexpr uint32_t route_prefix(uint32_t i) { return (0x0a000000u + (i << 8)) & 0xffffff00u; }
+// Classification alone, through the worker's real process(): the per-packet
+// checks before the route lookup (pod: ARP/IPv4 checks, anti-spoof, unicast;
+// uplink: MAC, outer IPv4, VXLAN parse and strip, inner IPv4), the one bulk
+// lookup, and the drop of an unassigned pod-subnet address (the router's
+// "nobody's" route). The same mbufs are reused: one extra reference each
+// keeps the drop from freeing them; the TSC count covers process() only.
+constexpr uint32_t k_unassigned_pod_ip = 0x0af401c8;  // 10.244.1.200: in our pod CIDR, no pod
 
-template <typename Hop, typename Lookup>
-void run_bulk_lookups(benchmark::State& state, uint32_t routes, Lookup&& lookup) {
-    std::vector<uint32_t> ips(1 << 16);
-    for (auto& ip : ips) ip = 0x0a000000u + static_cast<uint32_t>(rte_rand() % (uint64_t{routes} << 8));
-    Hop hops[32];
+void run_classify(benchmark::State& state, fastpath::port_role role, uint16_t in_port,
+                  const std::vector<rte_mbuf*>& pkts, const fastpath::counter* decapsulated) {
+    const auto burst = static_cast<uint16_t>(pkts.size());
+    fastpath::worker w(g_env->dp.params_for(0));
+    const fastpath::snapshot& s = *g_env->dp.current();
+    const uint16_t off = pkts[0]->data_off;
+    const uint32_t len = pkts[0]->pkt_len;
+    std::vector<rte_mbuf*> b(pkts);
+    const auto& c = g_env->dp.counters(0);
+    const uint64_t drops0 = c.drops[static_cast<size_t>(fastpath::drop_reason::no_route)].get();
+    const uint64_t decap0 = decapsulated ? decapsulated->get() : 0;
     uint64_t cycles = 0, n = 0;
-    size_t at = 0;
     for (auto _ : state) {
+        for (rte_mbuf* m : pkts) {
+            rte_mbuf_refcnt_update(m, 1);
+            m->data_off = off;
+            m->data_len = static_cast<uint16_t>(len);
+            m->pkt_len = len;
+        }
         const uint64_t t0 = rte_rdtsc();
-        lookup(&ips[at], hops);
+        w.process(s, role, in_port, b.data(), burst);
         cycles += rte_rdtsc() - t0;
-        benchmark::DoNotOptimize(hops);
-        at = (at + 32) & (ips.size() - 1);
-        n += 32;
+        n += burst;
     }
+    const uint64_t dropped = c.drops[static_cast<size_t>(fastpath::drop_reason::no_route)].get() - drops0;
+    if (dropped != n || (decapsulated && decapsulated->get() - decap0 != n))
+        state.SkipWithError("not every packet was classified and dropped as no_route");
+    rte_pktmbuf_free_bulk(b.data(), burst);
     report(state, cycles, n);
 }
 
-void bm_lpm_bulk(benchmark::State& state) {
-    const auto routes = static_cast<uint32_t>(state.range(0));
-    rte_lpm_config c{};
-    c.max_rules = routes + 16;
-    c.number_tbl8s = 1 << 12;
-    rte_lpm* lpm = rte_lpm_create(("bench_lpm" + std::to_string(routes)).c_str(), SOCKET_ID_ANY, &c);
-    if (lpm == nullptr) return state.SkipWithError("rte_lpm_create failed");
-    for (uint32_t i = 0; i < routes; ++i) rte_lpm_add(lpm, route_prefix(i), 24, i & 0xffffff);
-    run_bulk_lookups<uint32_t>(state, routes, [&](const uint32_t* ips, uint32_t* hops) {
-        rte_lpm_lookup_bulk(lpm, ips, hops, 32);
-    });
-    rte_lpm_free(lpm);
+std::vector<rte_mbuf*> alloc_frames(benchmark::State& state) {
+    std::vector<rte_mbuf*> pkts(static_cast<size_t>(state.range(0)));
+    if (rte_pktmbuf_alloc_bulk(g_env->pool, pkts.data(), static_cast<unsigned>(pkts.size())) != 0) pkts.clear();
+    return pkts;
 }
 
-// The same routes and destinations in the workers' route table (two rte_fib
-// DIR24_8 copies, 4-byte next hops), to choose between the two by measurement.
-void bm_fib_bulk(benchmark::State& state) {
-    const auto routes = static_cast<uint32_t>(state.range(0));
-    route_table rt;
-    if (auto r = rt.init(routes + 16, SOCKET_ID_ANY, nullptr); !r) return state.SkipWithError(r.err().c_str());
-    rt.begin();
-    for (uint32_t i = 0; i < routes; ++i) (void)rt.add({ipv4_addr{route_prefix(i)}, 24}, i & 0xffffff);
-    rt.commit();
-    run_bulk_lookups<uint64_t>(state, routes, [&](const uint32_t* ips, uint64_t* hops) {
-        rte_fib_lookup_bulk(rt.active(), const_cast<uint32_t*>(ips), hops, 32);
-    });
+void to_unassigned(rte_mbuf* m) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    ip->dst_addr = rte_cpu_to_be_32(k_unassigned_pod_ip);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
 }
 
-// Loading N /24 routes into the route table in one batch (both copies), as a
-// full resync from the API server would: seconds per million, linear in N.
-void bm_route_fill(benchmark::State& state) {
-    const auto routes = static_cast<uint32_t>(state.range(0));
-    route_table rt;
-    if (auto r = rt.init(routes + 16, SOCKET_ID_ANY, nullptr); !r) return state.SkipWithError(r.err().c_str());
-    uint32_t nh = 0;
-    for (auto _ : state) {
-        rt.begin();
-        for (uint32_t i = 0; i < routes; ++i)
-            if (!rt.add({ipv4_addr{route_prefix(i)}, 24}, ++nh & 0xffffff)) return state.SkipWithError("add failed");
-        rt.commit();
+void bm_classify_pod(benchmark::State& state) {
+    auto pkts = alloc_frames(state);
+    if (pkts.empty()) return state.SkipWithError("mbuf pool empty");
+    const fastpath::snapshot& s = *g_env->dp.current();
+    const rte_ether_addr pod_mac = encap::to_rte(*mac_addr::parse("02:00:00:00:01:02"));
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        write_pod_frame(pkts[i], static_cast<uint32_t>(i), pod_mac, s.gateway_mac);
+        to_unassigned(pkts[i]);
     }
-    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * routes);
+    run_classify(state, fastpath::port_role::pod, g_env->pod_port, pkts, nullptr);
+}
+
+void bm_classify_uplink(benchmark::State& state) {
+    auto pkts = alloc_frames(state);
+    if (pkts.empty()) return state.SkipWithError("mbuf pool empty");
+    const fastpath::snapshot& s = *g_env->dp.current();
+    auto t = g_env->tmpl;  // node-b's template, turned round: from the peer to us
+    t.outer.eth.dst_addr = s.ports[g_env->uplink_port].mac;
+    t.inner.dst_addr = s.vtep_mac;
+    t.outer.ip.dst_addr = s.node_ip_be;
+    t.outer.ip.hdr_checksum = 0;
+    t.outer.ip.hdr_checksum = rte_ipv4_cksum(&t.outer.ip);
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        write_pod_frame(pkts[i], static_cast<uint32_t>(i), {}, {});
+        to_unassigned(pkts[i]);
+        auto* ip = rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+        encap::vxlan_encap(pkts[i], t, encap::flow_src_port(ip));
+    }
+    run_classify(state, fastpath::port_role::uplink, g_env->uplink_port, pkts, &g_env->dp.counters(0).decapsulated);
 }
 
 BENCHMARK(bm_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_decap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
-BENCHMARK(bm_pipeline_encap)->Arg(1)->Arg(4)->Arg(32);
-BENCHMARK(bm_refill)->Arg(1)->Arg(4)->Arg(32);
-// rte_lpm at 1M is left out: filling its rule table is linear per insert
-// (quadratic in all), which takes minutes at 1M; the reason for rte_fib.
-BENCHMARK(bm_lpm_bulk)->Arg(1000)->Arg(100000);
-BENCHMARK(bm_fib_bulk)->Arg(1000)->Arg(100000)->Arg(1000000);
-BENCHMARK(bm_route_fill)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(bm_pipeline_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+BENCHMARK(bm_refill)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+BENCHMARK(bm_classify_pod)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+BENCHMARK(bm_classify_uplink)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 
 int setup() {
     const std::string prefix = "--file-prefix=vxrbench" + std::to_string(getpid());

@@ -131,6 +131,15 @@ result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role ro
     if (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) conf.intr_conf.lsc = 1;
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    // A NIC spreads flows over the workers' RX queues only with RSS on: the
+    // outer 5-tuple hash, whose UDP source port VXLAN senders derive from the
+    // inner flow. af_packet (PACKET_FANOUT_HASH) and tap (the kernel's flow
+    // hash) spread by themselves and report no RSS types.
+    const uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP);
+    if (role == port_role::uplink && q > 1 && rss != 0) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    }
     if ((rc = rte_eth_dev_configure(id, q, q, &conf)) != 0) return fail("cannot configure", rc);
     uint16_t nrx = k_rx_desc, ntx = k_tx_desc;
     rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntx);
