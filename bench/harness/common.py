@@ -11,6 +11,17 @@ import subprocess
 import time
 
 
+def terminate(p, timeout=15):
+    """SIGTERM a process we started; SIGKILL it if it is still there after `timeout` s."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def log(msg):
     print(f"[e2e] {msg}", flush=True)
 
@@ -73,12 +84,7 @@ class testpmd:
                 self.p.stdin.close()
                 self.p.wait(timeout=15)
             except (subprocess.TimeoutExpired, BrokenPipeError, OSError):
-                self.p.send_signal(signal.SIGTERM)
-                try:
-                    self.p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.p.kill()
-                    self.p.wait()
+                terminate(self.p, timeout=5)
         self.logf.close()
 
 
@@ -111,13 +117,7 @@ class vxrouted:
         return tot
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        terminate(self.p)
         self.logf.close()
 
 

@@ -17,11 +17,10 @@ import glob
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 
-from common import log, measure_windows, testpmd, vxrouted
+from common import log, measure_windows, terminate, testpmd, vxrouted
 
 CASES = [  # name, label, pod mode, sink counter, offered counter
     ("encap", "vhost-user pod -> remote node (encap)", "txonly", "wire_rx", "tx"),
@@ -93,13 +92,7 @@ class pod:
         self.wait(lambda s: s is not None and s.get("link") == "up" and "time_s" in s, timeout, "link up")
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        terminate(self.p)
         self.logf.close()
         # Without --huge-unlink (vhost-user maps the pod's hugepage files) they
         # outlive the pod: free them now, not when the run ends.
