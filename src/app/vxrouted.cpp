@@ -6,6 +6,7 @@
 #include <rte_pdump.h>
 #include <sched.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/log.hpp"
@@ -39,6 +41,7 @@ constexpr int k_exit_config = 2;
 constexpr int k_exit_usage = 64;
 constexpr int k_poll_ms = 10;  // control loop period: ARP timers, admin socket, punts
 constexpr long long k_slow_step_ms = 500;  // a shutdown step slower than this is logged
+constexpr int k_shutdown_budget_s = 10;     // well inside Kubernetes' 30 s grace period
 
 void usage(FILE* f) {
     std::fprintf(f,
@@ -58,6 +61,32 @@ bool have_free_hugepages() {
         f.ignore(256, '\n');
     }
     return false;
+}
+
+// Teardown, step by step. Each step is timed (tearing down kernel interfaces
+// can take the kernel seconds, and an operator should see where it went),
+// and a watchdog bounds the whole: Kubernetes SIGKILLs a pod 30 s after
+// SIGTERM, and a step blocked in a driver call must not turn a stop whose
+// pods' state is saved into a kill. Past the budget the process exits and
+// names the step; the kernel closes what is left.
+std::atomic<const char*> g_shutdown_step{"stopping"};
+
+template <typename Step>
+void timed(const char* what, Step&& step) {
+    g_shutdown_step.store(what);
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (ms.count() >= k_slow_step_ms) VXR_LOG_WARN("shutdown: %s took %lld ms", what, static_cast<long long>(ms.count()));
+}
+
+void start_shutdown_watchdog(int rc) {
+    std::thread([rc] {
+        std::this_thread::sleep_for(std::chrono::seconds(k_shutdown_budget_s));
+        VXR_LOG_ERROR("shutdown: not done %d s after SIGTERM, stuck in: %s; exiting now", k_shutdown_budget_s,
+                      g_shutdown_step.load());
+        std::_Exit(rc);
+    }).detach();
 }
 
 // SIGHUP: apply the config file's peers and pods; a config that does not
@@ -220,14 +249,7 @@ int main(int argc, char** argv) {
             VXR_LOG_INFO("stopping");
             metrics.close();  // probes fail fast from here on
         }
-        // Each teardown step is timed: tearing down kernel interfaces can
-        // take the kernel seconds, and an operator should see where it went.
-        auto timed = [](const char* what, auto&& step) {
-            const auto t0 = std::chrono::steady_clock::now();
-            step();
-            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-            if (ms.count() >= k_slow_step_ms) VXR_LOG_WARN("shutdown: %s took %lld ms", what, static_cast<long long>(ms.count()));
-        };
+        start_shutdown_watchdog(rc);
         timed("stopping the Kubernetes sync", [&] { if (k8s) k8s->stop(); });
         bool stopped = true;
         timed("stopping the workers", [&] { stopped = dp.stop(); });
@@ -243,11 +265,9 @@ int main(int argc, char** argv) {
         timed("removing pods", [&] { router.shutdown(); });
         timed("closing the admin socket", [&] { admin.close(); });
         timed("closing the uplink and host ports", [&] { dp.close_ports(); });
+        g_shutdown_step.store("freeing the router and the dataplane");
     }
-    if (pdump) rte_pdump_uninit();
-    const auto t0 = std::chrono::steady_clock::now();
-    rte_eal_cleanup();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-    if (ms.count() >= k_slow_step_ms) VXR_LOG_WARN("shutdown: EAL cleanup took %lld ms", static_cast<long long>(ms.count()));
+    timed("stopping packet capture", [&] { if (pdump) rte_pdump_uninit(); });
+    timed("EAL cleanup", [] { rte_eal_cleanup(); });
     return rc;
 }
