@@ -321,9 +321,12 @@ tb_stop_pid() {
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
+  local exiting=0
   while kill -0 "$pid" 2>/dev/null && ((t < timeout * 10)); do
-    # a zombie child still answers kill -0; reap it via wait below
-    if [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" == Z* ]]; then break; fi
+    # A zombie leader has left user space: the process is exiting, possibly
+    # while the kernel still tears down its other threads' files (devices);
+    # reap it via wait below, however long that takes.
+    if [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" == Z* ]]; then exiting=1; break; fi
     # Still running 5 s after SIGTERM: where each thread waits, from /proc
     # (state, wchan, kernel stack), tells a slow exit from a hang and a wait
     # in the kernel from one in user space. Diagnostic only: no ptrace, which
@@ -334,7 +337,7 @@ tb_stop_pid() {
     sleep 0.1
     t=$((t + 1))
   done
-  if kill -0 "$pid" 2>/dev/null && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
+  if ((!exiting)) && kill -0 "$pid" 2>/dev/null && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
     tb_err "PID $pid still running ${timeout}s after SIGTERM; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
