@@ -88,12 +88,4 @@ void route_table::swap_and_replay() {
     pending_.clear();
 }
 
-std::optional<uint32_t> route_table::lookup(ipv4_addr ip) const {
-    uint32_t a = ip.value;
-    uint64_t nh = k_no_route;
-    rte_fib_lookup_bulk(active(), &a, &nh, 1);
-    if (nh == k_no_route) return std::nullopt;
-    return static_cast<uint32_t>(nh);
-}
-
 }  // namespace vxr::fastpath

@@ -18,10 +18,11 @@
 #include <optional>
 #include <vector>
 
+#include <rte_fib.h>
+
 #include "common/result.hpp"
 #include "common/types.hpp"
 
-struct rte_fib;
 struct rte_rcu_qsbr;
 
 namespace vxr::fastpath {
@@ -56,8 +57,15 @@ public:
 
     // What the workers read: load once per burst.
     rte_fib* active() const { return active_.load(std::memory_order_acquire); }
-    // Control thread and tests: the next hop for `ip` in the published copy.
-    std::optional<uint32_t> lookup(ipv4_addr ip) const;
+    // One address in the published copy: the control thread, tests, and a
+    // worker rerouting a packet it generated (bursts use rte_fib_lookup_bulk).
+    std::optional<uint32_t> lookup(ipv4_addr ip) const {
+        uint32_t a = ip.value;
+        uint64_t nh = k_no_route;
+        rte_fib_lookup_bulk(active(), &a, &nh, 1);
+        if (nh == k_no_route) return std::nullopt;
+        return static_cast<uint32_t>(nh);
+    }
 
 private:
     struct change {

@@ -128,10 +128,8 @@ void worker::icmp_error(const snapshot& s, rte_mbuf* m, uint8_t type, uint8_t co
 // A packet we originated (ICMP) goes through the routing step once, marked so
 // that it can never cause another ICMP error.
 void worker::reroute(const snapshot& s, rte_mbuf* m, uint16_t in_port) {
-    uint32_t dst = rte_be_to_cpu_32(ip_of(m)->dst_addr);
-    uint64_t nh = k_no_route;
-    rte_fib_lookup_bulk(p_.shared->routes->active(), &dst, &nh, 1);
-    route_one(s, m, nh != k_no_route, static_cast<uint32_t>(nh), in_port, false, true);
+    const auto nh = p_.shared->routes->lookup(ipv4_addr{rte_be_to_cpu_32(ip_of(m)->dst_addr)});
+    route_one(s, m, nh.has_value(), nh.value_or(0), in_port, false, true);
 }
 
 void worker::route_one(const snapshot& s, rte_mbuf* m, bool found, uint32_t nh_idx, uint16_t in_port,
