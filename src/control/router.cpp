@@ -161,6 +161,15 @@ result<void> router::start() {
     if (!up) return make_error("uplink: " + up.err());
     uplink_ = *up;
     uplink_mac_ = encap::from_rte(dp_.port(uplink_)->mac);
+    {
+        rte_eth_conf conf{};
+        const bool ip_csum = rte_eth_dev_conf_get(uplink_, &conf) == 0 &&
+                             (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
+        const auto vx = dp_.register_vxlan_port(uplink_, cfg_.udp_port);
+        VXR_LOG_INFO("uplink: IPv4 checksums verified by %s; VXLAN on UDP %u parsed by %s",
+                     ip_csum ? "the NIC" : "the workers", static_cast<unsigned>(cfg_.udp_port),
+                     vx ? "the NIC" : ("the workers: " + vx.err()).c_str());
+    }
     if (!cfg_.host_iface.empty()) {
         // The host tap carries the uplink's MAC: the node kernel and vxrouted
         // share one identity on the wire, as they share one NIC.

@@ -140,6 +140,11 @@ result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role ro
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = rss;
     }
+    // Where the uplink's NIC verifies IPv4 header checksums, the workers
+    // trust its verdict instead of summing the headers (RFC 1812 5.2.2).
+    if (role == port_role::uplink)
+        conf.rxmode.offloads |=
+            info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_OUTER_IPV4_CKSUM);
     if ((rc = rte_eth_dev_configure(id, q, q, &conf)) != 0) return fail("cannot configure", rc);
     uint16_t nrx = k_rx_desc, ntx = k_tx_desc;
     rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntx);
@@ -170,6 +175,14 @@ result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role ro
     rte_eth_dev_callback_register(id, RTE_ETH_EVENT_QUEUE_STATE, on_port_event, pi.get());
     ports_[id] = std::move(pi);
     return id;
+}
+
+result<void> dataplane::register_vxlan_port(uint16_t port, uint16_t udp_port) {
+    rte_eth_udp_tunnel t{};
+    t.udp_port = udp_port;
+    t.prot_type = RTE_ETH_TUNNEL_TYPE_VXLAN;
+    if (const int rc = rte_eth_dev_udp_tunnel_port_add(port, &t); rc != 0) return make_error(errstr(rc));
+    return {};
 }
 
 void dataplane::detach_port(uint16_t id) {

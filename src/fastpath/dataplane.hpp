@@ -53,6 +53,10 @@ public:
     // Probe a device by devargs (vdev or PCI), give it one RX and one TX queue
     // per worker, start it. The port is not polled until a snapshot lists it.
     result<uint16_t> attach_port(const std::string& devargs, port_role role, uint16_t mtu);
+    // Tells the uplink's NIC that `udp_port` carries VXLAN, so that it parses
+    // the tunnel and reports the inner headers' checksums too (vxlan.hpp's
+    // rx_*_flags). Virtual devices cannot: the workers then sum the headers.
+    result<void> register_vxlan_port(uint16_t port, uint16_t udp_port);
     // Only after a published snapshot without the port has been synchronized.
     void detach_port(uint16_t port);
     // Every port, once the workers have stopped (shutdown).

@@ -201,7 +201,7 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
             if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) { punt(m, punt_kind::arp, 0, in_port); continue; }
             if (type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) { tx_host(s, m); continue; }
             auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-            const auto chk = encap::check_ipv4(ip, len - sizeof(rte_ether_hdr), m->ol_flags);
+            const auto chk = encap::check_ipv4(ip, len - sizeof(rte_ether_hdr), encap::rx_outer_ip_flags(m));
             if (unlikely(chk != encap::ipv4_check::ok)) { drop(m, ipv4_drop(chk)); continue; }
             if (ip->dst_addr != s.node_ip_be) {
                 // A flannel peer with DirectRouting on our L2 sends pod traffic
@@ -234,7 +234,8 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
             c_.decapsulated.add();
             direct[nr] = false;
             auto* inner = ip_of(m);
-            const auto ichk = encap::check_ipv4(inner, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), 0);
+            const auto ichk = encap::check_ipv4(inner, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr),
+                                                  encap::rx_inner_ip_flags(m));
             if (unlikely(ichk != encap::ipv4_check::ok)) { drop(m, ipv4_drop(ichk)); continue; }
             trim_to_ip(m, inner);
             routed[nr] = m;

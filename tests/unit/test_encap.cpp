@@ -484,12 +484,17 @@ struct frame {
 
 class parse : public mbuf_test {
 protected:
-    vxlan_parse_result run(const frame& f, uint64_t ol_flags = 0) {
+    vxlan_parse_result run(const frame& f, uint64_t ol_flags = 0, uint32_t ptype = 0) {
         rte_mbuf* m = make(f.build());
         m->ol_flags = ol_flags;
+        m->packet_type = ptype;
         return vxlan_parse(m, htons(8472), htonl(1u << 8), to_rte(k_vtep));
     }
 };
+
+// What a NIC that parsed the VXLAN tunnel puts in packet_type.
+constexpr uint32_t k_ptype_vxlan = RTE_PTYPE_L2_ETHER | RTE_PTYPE_L3_IPV4 | RTE_PTYPE_L4_UDP | RTE_PTYPE_TUNNEL_VXLAN |
+                                   RTE_PTYPE_INNER_L2_ETHER | RTE_PTYPE_INNER_L3_IPV4;
 
 TEST_F(parse, ok) {
     const auto r = run(frame{});
@@ -570,6 +575,19 @@ TEST_F(parse, nic_checksum_flags_are_trusted) {
     // NONE (both bits) means "not checked": verified in software.
     EXPECT_EQ(run(bad, RTE_MBUF_F_RX_L4_CKSUM_NONE).status, vxlan_status::bad_udp_checksum);
     EXPECT_EQ(run(good, RTE_MBUF_F_RX_L4_CKSUM_NONE).status, vxlan_status::ok);
+}
+
+TEST_F(parse, a_parsed_tunnel_reports_the_outer_udp_checksum_in_the_outer_flags) {
+    frame bad;
+    bad.udp_csum = true;
+    bad.udp_csum_xor = 0x0101;
+    frame good;
+    good.udp_csum = true;
+    EXPECT_EQ(run(bad, RTE_MBUF_F_RX_OUTER_L4_CKSUM_GOOD, k_ptype_vxlan).status, vxlan_status::ok);
+    EXPECT_EQ(run(good, RTE_MBUF_F_RX_OUTER_L4_CKSUM_BAD, k_ptype_vxlan).status, vxlan_status::bad_udp_checksum);
+    // The plain L4 flags are about the inner packet then: not trusted for the outer UDP.
+    EXPECT_EQ(run(bad, RTE_MBUF_F_RX_L4_CKSUM_GOOD, k_ptype_vxlan).status, vxlan_status::bad_udp_checksum);
+    EXPECT_EQ(run(good, RTE_MBUF_F_RX_L4_CKSUM_BAD, k_ptype_vxlan).status, vxlan_status::ok);
 }
 
 TEST_F(parse, bad_flags) {
@@ -682,6 +700,38 @@ TEST(check_ipv4, nic_flags) {
     EXPECT_EQ(chk(ip_hdr(), 40, RTE_MBUF_F_RX_IP_CKSUM_NONE), ipv4_check::ok);
     // Structural checks still apply when the NIC vouches for the checksum.
     EXPECT_EQ(chk(ip_hdr(0x45, 41), 40, RTE_MBUF_F_RX_IP_CKSUM_GOOD), ipv4_check::bad_length);
+}
+
+TEST(check_ipv4, every_single_bit_flip_is_caught) {
+    // The usual 20-byte header takes a shortcut; options take the general path.
+    for (const uint8_t vihl : {uint8_t{0x45}, uint8_t{0x46}}) {
+        const bytes good = ip_hdr(vihl, 40);
+        ASSERT_EQ(chk(good, 40), ipv4_check::ok);
+        const size_t hl = (vihl & 0xf) * 4u;
+        for (size_t bit = 0; bit < hl * 8; ++bit) {
+            bytes b = good;
+            b[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+            EXPECT_NE(chk(b, 40), ipv4_check::ok) << "header " << int{vihl} << ", bit " << bit;
+        }
+    }
+}
+
+TEST(rx_flags, sorted_by_header) {
+    rte_mbuf m{};
+    // Not parsed as a tunnel: the plain flags are the outer headers'.
+    m.ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_BAD;
+    EXPECT_EQ(rx_outer_ip_flags(&m) & RTE_MBUF_F_RX_IP_CKSUM_MASK, RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+    EXPECT_EQ(rx_outer_l4_flags(&m), RTE_MBUF_F_RX_L4_CKSUM_BAD);
+    EXPECT_EQ(rx_inner_ip_flags(&m), 0u);
+    // Parsed as VXLAN: the plain flags are the inner headers', the outer ones in OUTER_.
+    m.packet_type = k_ptype_vxlan;
+    EXPECT_EQ(rx_outer_ip_flags(&m), RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN);
+    EXPECT_EQ(rx_outer_l4_flags(&m), RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN);
+    EXPECT_EQ(rx_inner_ip_flags(&m) & RTE_MBUF_F_RX_IP_CKSUM_MASK, RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+    m.ol_flags = RTE_MBUF_F_RX_OUTER_IP_CKSUM_BAD | RTE_MBUF_F_RX_OUTER_L4_CKSUM_GOOD;
+    EXPECT_EQ(rx_outer_ip_flags(&m), RTE_MBUF_F_RX_IP_CKSUM_BAD);
+    EXPECT_EQ(rx_outer_l4_flags(&m), RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+    EXPECT_EQ(rx_inner_ip_flags(&m) & RTE_MBUF_F_RX_IP_CKSUM_MASK, RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN);
 }
 
 TEST(checksum, dec_ttl_matches_recompute) {
