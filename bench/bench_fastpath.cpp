@@ -6,11 +6,14 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_fib.h>
 #include <rte_mbuf.h>
+#include <rte_random.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,7 @@
 #include "control/router.hpp"
 #include "encap/vxlan.hpp"
 #include "fastpath/dataplane.hpp"
+#include "fastpath/route_table.hpp"
 #include "fastpath/worker.hpp"
 
 namespace {
@@ -61,6 +65,16 @@ void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_a
     udp->dgram_len = rte_cpu_to_be_16(k_inner_len - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
 }
 
+// Puts each frame back as it was written (the timed loops move data_off).
+// Untimed: the mbufs stay cache-hot, as they are after RX.
+void rewind(const std::vector<rte_mbuf*>& pkts, uint16_t off, uint32_t len) {
+    for (rte_mbuf* m : pkts) {
+        m->data_off = off;
+        m->data_len = static_cast<uint16_t>(len);
+        m->pkt_len = len;
+    }
+}
+
 // The encapsulation step alone: template copy, length/checksum fix, flow hash.
 void bm_encap(benchmark::State& state) {
     const auto burst = static_cast<unsigned>(state.range(0));
@@ -71,12 +85,10 @@ void bm_encap(benchmark::State& state) {
     const uint32_t len = pkts[0]->pkt_len;
     uint64_t cycles = 0, n = 0;
     for (auto _ : state) {
+        rewind(pkts, off, len);
         const uint64_t t0 = rte_rdtsc();
         for (unsigned i = 0; i < burst; ++i) {
             rte_mbuf* m = pkts[i];
-            m->data_off = off;
-            m->data_len = static_cast<uint16_t>(len);
-            m->pkt_len = len;
             auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
             encap::vxlan_encap(m, g_env->tmpl, encap::flow_src_port(ip));
         }
@@ -88,9 +100,100 @@ void bm_encap(benchmark::State& state) {
     report(state, cycles, n);
 }
 
-// The decapsulation checks alone: outer IPv4 check, VXLAN parse, strip, inner check.
+// Encapsulation with its route lookup, as the worker does it for a burst
+// from a pod: one bulk rte_fib lookup over the burst's destinations, then
+// each packet takes the template of the peer its route names. 10,000 peers'
+// /24s; before each burst (untimed) the frames get new destinations drawn
+// from all of them, so table entries and templates come from all over.
+constexpr uint32_t k_lookup_peers = 10000;
+
+struct peer_routes {
+    fastpath::route_table table;
+    std::vector<encap::encap_template> tmpls;  // indexed by next hop
+    std::vector<uint32_t> dests;                // host order; a power of two of them
+};
+
+constexpr uint32_t peer_prefix(uint32_t i) { return 0x0a800000u + (i << 8); }  // 10.128.0.0/24 on
+
+peer_routes* make_peer_routes() {
+    static std::unique_ptr<peer_routes> pr;
+    if (pr) return pr.get();
+    auto p = std::make_unique<peer_routes>();
+    if (!p->table.init(k_lookup_peers + 16, SOCKET_ID_ANY, nullptr)) return nullptr;
+    p->table.begin();
+    for (uint32_t i = 0; i < k_lookup_peers; ++i) {
+        auto t = g_env->tmpl;
+        t.outer.ip.dst_addr = rte_cpu_to_be_32(0xc6120000u + i);  // a node IP per peer
+        p->tmpls.push_back(t);
+        if (!p->table.add({ipv4_addr{peer_prefix(i)}, 24}, i)) return nullptr;
+    }
+    p->table.commit();
+    p->dests.resize(1u << 16);
+    for (auto& d : p->dests)
+        d = peer_prefix(static_cast<uint32_t>(rte_rand() % k_lookup_peers)) | static_cast<uint32_t>(rte_rand() & 0xff);
+    pr = std::move(p);
+    return pr.get();
+}
+
+void bm_encap_lookup(benchmark::State& state) {
+    const auto burst = static_cast<unsigned>(state.range(0));
+    peer_routes* pr = make_peer_routes();
+    if (pr == nullptr) return state.SkipWithError("route table fill failed");
+    std::vector<rte_mbuf*> pkts(burst);
+    if (rte_pktmbuf_alloc_bulk(g_env->pool, pkts.data(), burst) != 0) return state.SkipWithError("mbuf pool empty");
+    for (unsigned i = 0; i < burst; ++i) write_pod_frame(pkts[i], i, {}, {});
+    const uint16_t off = pkts[0]->data_off;
+    const uint32_t len = pkts[0]->pkt_len;
+    std::vector<uint32_t> dst(burst);
+    std::vector<uint64_t> hop(burst);
+    rte_fib* fib = pr->table.active();
+    const size_t dmask = pr->dests.size() - 1;
+    uint64_t cycles = 0, n = 0, wrong = 0;
+    size_t at = 0;
+    for (auto _ : state) {
+        rewind(pkts, off, len);
+        for (rte_mbuf* m : pkts)
+            rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr))->dst_addr =
+                rte_cpu_to_be_32(pr->dests[at++ & dmask]);
+        const uint64_t t0 = rte_rdtsc();
+        for (unsigned i = 0; i < burst; ++i)
+            dst[i] = rte_be_to_cpu_32(rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, sizeof(rte_ether_hdr))->dst_addr);
+        rte_fib_lookup_bulk(fib, dst.data(), hop.data(), burst);
+        for (unsigned i = 0; i < burst; ++i) {
+            rte_mbuf* m = pkts[i];
+            auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+            encap::vxlan_encap(m, pr->tmpls[hop[i]], encap::flow_src_port(ip));
+        }
+        cycles += rte_rdtsc() - t0;
+        n += burst;
+        // The outer destination must be the peer whose /24 holds the inner one.
+        const auto* o = rte_pktmbuf_mtod_offset(pkts[burst - 1], rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+        wrong += rte_be_to_cpu_32(o->dst_addr) - 0xc6120000u != (dst[burst - 1] - peer_prefix(0)) >> 8;
+    }
+    rte_pktmbuf_free_bulk(pkts.data(), burst);
+    if (wrong != 0) state.SkipWithError("a packet was encapsulated toward the wrong peer");
+    report(state, cycles, n);
+}
+
+// What the NIC told us about the checksums of a VXLAN packet (arg 1).
+enum class rx_offload : int64_t {
+    none = 0,    // virtual devices: both IPv4 headers are summed in software
+    outer = 1,   // IPv4 RX checksum offload: the outer header verified
+    tunnel = 2,  // 8472 registered as a VXLAN port: outer and inner verified
+};
+
+void set_rx_offload(rte_mbuf* m, rx_offload o) {
+    m->ol_flags = o == rx_offload::none ? 0 : RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    m->packet_type = RTE_PTYPE_L2_ETHER | RTE_PTYPE_L3_IPV4 | RTE_PTYPE_L4_UDP;
+    if (o == rx_offload::tunnel)
+        m->packet_type |= RTE_PTYPE_TUNNEL_VXLAN | RTE_PTYPE_INNER_L2_ETHER | RTE_PTYPE_INNER_L3_IPV4;
+}
+
+// The decapsulation checks alone, as the worker makes them: outer IPv4
+// check, VXLAN parse, strip, inner IPv4 check. Args: burst, rx_offload.
 void bm_decap(benchmark::State& state) {
     const auto burst = static_cast<unsigned>(state.range(0));
+    const auto offload = static_cast<rx_offload>(state.range(1));
     std::vector<rte_mbuf*> pkts(burst);
     rte_pktmbuf_alloc_bulk(g_env->pool, pkts.data(), burst);
     auto t = g_env->tmpl;
@@ -102,6 +205,7 @@ void bm_decap(benchmark::State& state) {
         write_pod_frame(pkts[i], i, {}, {});
         auto* ip = rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, sizeof(rte_ether_hdr));
         encap::vxlan_encap(pkts[i], t, encap::flow_src_port(ip));
+        set_rx_offload(pkts[i], offload);
     }
     const uint16_t off = pkts[0]->data_off;
     const uint32_t len = pkts[0]->pkt_len;
@@ -110,19 +214,20 @@ void bm_decap(benchmark::State& state) {
     const rte_ether_addr vtep = t.inner.dst_addr;
     uint64_t cycles = 0, n = 0, ok = 0;
     for (auto _ : state) {
+        rewind(pkts, off, len);
         const uint64_t t0 = rte_rdtsc();
         for (unsigned i = 0; i < burst; ++i) {
             rte_mbuf* m = pkts[i];
-            m->data_off = off;
-            m->data_len = static_cast<uint16_t>(len);
-            m->pkt_len = len;
             auto* oip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
-            if (encap::check_ipv4(oip, len - sizeof(rte_ether_hdr), 0) != encap::ipv4_check::ok) continue;
+            if (encap::check_ipv4(oip, len - sizeof(rte_ether_hdr), encap::rx_outer_ip_flags(m)) !=
+                encap::ipv4_check::ok)
+                continue;
             const auto r = encap::vxlan_parse(m, port, vni, vtep);
             if (r.status != encap::vxlan_status::ok) continue;
             rte_pktmbuf_adj(m, r.outer_len);
             auto* iip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
-            ok += encap::check_ipv4(iip, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), 0) == encap::ipv4_check::ok;
+            ok += encap::check_ipv4(iip, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr),
+                                    encap::rx_inner_ip_flags(m)) == encap::ipv4_check::ok;
         }
         cycles += rte_rdtsc() - t0;
         n += burst;
@@ -196,12 +301,8 @@ void run_classify(benchmark::State& state, fastpath::port_role role, uint16_t in
     const uint64_t decap0 = decapsulated ? decapsulated->get() : 0;
     uint64_t cycles = 0, n = 0;
     for (auto _ : state) {
-        for (rte_mbuf* m : pkts) {
-            rte_mbuf_refcnt_update(m, 1);
-            m->data_off = off;
-            m->data_len = static_cast<uint16_t>(len);
-            m->pkt_len = len;
-        }
+        for (rte_mbuf* m : pkts) rte_mbuf_refcnt_update(m, 1);
+        rewind(pkts, off, len);
         const uint64_t t0 = rte_rdtsc();
         w.process(s, role, in_port, b.data(), burst);
         cycles += rte_rdtsc() - t0;
@@ -259,7 +360,8 @@ void bm_classify_uplink(benchmark::State& state) {
 }
 
 BENCHMARK(bm_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
-BENCHMARK(bm_decap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+BENCHMARK(bm_encap_lookup)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+BENCHMARK(bm_decap)->ArgNames({"burst", "offload"})->ArgsProduct({{1, 4, 32, 256}, {0, 1, 2}});
 BENCHMARK(bm_pipeline_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_refill)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_classify_pod)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
@@ -267,8 +369,12 @@ BENCHMARK(bm_classify_uplink)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 
 int setup() {
     const std::string prefix = "--file-prefix=vxrbench" + std::to_string(getpid());
-    std::vector<std::string> args = {"bench", "-l", "0-1", "--no-pci", "--in-memory", prefix,
-                                     "--log-level=lib.eal:error"};
+    std::vector<std::string> args = {"bench", "-l", "0-1", "--no-pci", prefix, "--log-level=lib.eal:error"};
+    // EAL's memory options, space-separated; "--no-huge -m 3072" runs it
+    // under valgrind --tool=callgrind, which cannot map the hugepage area.
+    const char* mem = std::getenv("VXR_BENCH_EAL_MEM");
+    std::istringstream in(mem != nullptr ? mem : "--in-memory");
+    for (std::string a; in >> a;) args.push_back(a);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
