@@ -3,6 +3,7 @@
 #include "control/cni.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -564,11 +565,10 @@ std::string cni_check(router& r, const rapidjson::Document& d) {
         if (!netns.empty() && netns_path(netns) != netns_path(v->cfg.netns))
             return reply_fail(k_err_check_failed, "pod " + name + " is in netns " + v->cfg.netns + ", not " + netns);
         const auto ns = "--net=" + netns_path(v->cfg.netns);
-        auto link = capture({"nsenter", ns, "--", "ip", "-o", "link", "show", "dev", ifname});
-        if (!link) return reply_fail(k_err_check_failed, "pod " + name + ": no interface " + ifname + " in " + v->cfg.netns);
-        if (link->find(",UP") == std::string::npos && link->find("<UP") == std::string::npos)
-            return reply_fail(k_err_check_failed, "pod " + name + ": interface " + ifname + " is down");
-        if (link->find("LOWER_UP") == std::string::npos)
+        auto flags = link_flags_in(v->cfg.netns, ifname);
+        if (!flags) return reply_fail(k_err_check_failed, "pod " + name + ": " + flags.err());
+        if (!(*flags & IFF_UP)) return reply_fail(k_err_check_failed, "pod " + name + ": interface " + ifname + " is down");
+        if (!(*flags & IFF_RUNNING))
             return reply_fail(k_err_check_failed, "pod " + name + ": interface " + ifname + " has no carrier");
         auto addr = capture({"nsenter", ns, "--", "ip", "-o", "-4", "addr", "show", "dev", ifname});
         const std::string want = "inet " + res.ip.str() + "/" + std::to_string(res.prefix_len) + " ";

@@ -1,13 +1,19 @@
 #include "control/netns.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 extern char** environ;
 
@@ -102,6 +108,38 @@ void unplumb_pod(const std::string& netns, const std::string& ifname) {
     struct stat st{};
     if (stat(netns_path(netns).c_str(), &st) != 0) return;
     (void)run_command(in_ns(netns, {"ip", "link", "del", "dev", ifname}));
+}
+
+result<unsigned> link_flags_in(const std::string& netns, const std::string& ifname) {
+    if (ifname.empty() || ifname.size() >= IFNAMSIZ) return make_error("not an interface name: '" + ifname + "'");
+    const std::string path = netns_path(netns);
+    const int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0) return make_error("cannot open " + path + ": " + std::strerror(errno));
+    int err = 0;
+    const char* failed = nullptr;  // the step that failed, if one did
+    unsigned flags = 0;
+    // setns moves only the calling thread, and a socket stays in the
+    // namespace it was made in: a thread of its own makes and asks it.
+    std::thread t([&] {
+        int s = -1;
+        ifreq ifr{};
+        std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname.c_str());
+        if (setns(ns, CLONE_NEWNET) != 0)
+            failed = "cannot enter";
+        else if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+            failed = "no socket in";
+        else if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+            failed = "cannot read the flags of the interface in";
+        else
+            flags = static_cast<uint16_t>(ifr.ifr_flags);
+        if (failed != nullptr) err = errno;
+        if (s >= 0) close(s);
+    });
+    t.join();
+    close(ns);
+    if (err == ENODEV) return make_error("no interface " + ifname + " in " + path);
+    if (failed != nullptr) return make_error(std::string(failed) + " " + path + ": " + std::strerror(err));
+    return flags;
 }
 
 result<void> plumb_host(const host_link& h) {

@@ -36,6 +36,12 @@ result<void> plumb_pod(const pod_link& l);
 // gone has nothing left to remove).
 void unplumb_pod(const std::string& netns, const std::string& ifname);
 
+// The interface flags (IFF_UP, IFF_RUNNING: up with a carrier, ...) of
+// `ifname` inside the network namespace `netns` (name or path). A tap moved
+// into a pod is out of its DPDK driver's sight, which asks in our namespace.
+// Control thread; a short-lived thread enters the namespace for each call.
+result<unsigned> link_flags_in(const std::string& netns, const std::string& ifname);
+
 // Host exception port: the node IP on it, and a route to our pod subnet via
 // the pod gateway so that the node reaches its pods through vxrouted. With a
 // cluster CIDR, the node also reaches remote pods through us, sourcing from

@@ -1,5 +1,7 @@
 // JSON views of the router's state for the admin socket and telemetry.
 // Thread: control (main) lcore; reads worker counters with relaxed loads.
+#include <net/if.h>
+
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 
@@ -9,6 +11,7 @@
 #include <rapidjson/writer.h>
 
 #include "control/json_out.hpp"
+#include "control/netns.hpp"
 #include "control/router.hpp"
 #include "encap/wire.hpp"
 
@@ -230,16 +233,24 @@ std::vector<port_stats> router::collect_ports() const {
         ps.name = p->name;
         ps.dpdk_name = p->name;
         ps.kind = role_name(p->role);
+        const pod_state* kernel_pod = nullptr;
         for (const auto& [pn, pod] : pods_) {
             if (pod.port != p->id) continue;
             ps.name = pn;
             ps.pod_kind = !pod.cfg.netns.empty() ? "kernel" : !pod.vhost_path.empty() ? "vhost-user" : "dpdk";
+            if (!pod.cfg.netns.empty()) kernel_pod = &pod;
+        }
+        if (kernel_pod != nullptr) {
+            // net_tap would ask for its tap in our namespace; it is in the pod's.
+            auto f = link_flags_in(kernel_pod->cfg.netns, kernel_pod->cfg.ifname);
+            ps.link_up = f && (*f & IFF_UP) && (*f & IFF_RUNNING);
+        } else {
+            rte_eth_link link{};
+            rte_eth_link_get_nowait(p->id, &link);
+            ps.link_up = link.link_status != 0;
         }
         ps.mac = encap::from_rte(p->mac).str();
         ps.devargs = p->devargs;
-        rte_eth_link link{};
-        rte_eth_link_get_nowait(p->id, &link);
-        ps.link_up = link.link_status != 0;
         ps.link_changes = p->link_changes.load(std::memory_order_relaxed);
         ps.queue_state_changes = p->queue_state_changes.load(std::memory_order_relaxed);
         for (unsigned i = 0; i < dp_.workers(); ++i) {

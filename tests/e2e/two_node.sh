@@ -52,6 +52,19 @@ print(", ".join(seen["encap"][:4] + seen["decap"][:4]))
 PY
 }
 
+# port_links a|b "NAME=up|down ...": each named port's link in show ports --json.
+port_links() {
+  local node=$1 want=$2 json
+  json=$(tb_ctl "$node" show ports --json) || { echo "vxroutectl show ports failed"; return 1; }
+  python3 - "$want" "$json" <<'PY'
+import json, sys
+links = {p["name"]: p["link"] for p in json.loads(sys.argv[2])["ports"]}
+bad = [f"{n}: {links.get(n, 'missing')}, want {w}" for n, w in (x.split("=") for x in sys.argv[1].split())
+       if links.get(n) != w]
+sys.exit("; ".join(bad)) if bad else print(" ".join(f"{n}={l}" for n, l in sorted(links.items())))
+PY
+}
+
 main() {
   tb_trap
   if ! setup; then
@@ -104,6 +117,15 @@ main() {
         "vxroutectl failed: $(head -c 300 "$TB_TMP/counters-$n.err")"
     fi
   done
+
+  # A kernel pod's tap lives in the pod's namespace, out of net_tap's sight:
+  # show ports must report what the pod's interface really is.
+  tb_check "node-a: show ports: kernel pods pod-a, pod-a2 link up" \
+    port_links a "pod-a=up pod-a2=up" || true
+  ip -n "$TB_NS_POD_A2" link set dev eth0 down
+  tb_check "node-a: show ports: pod-a2 link down after the pod sets eth0 down" \
+    port_links a "pod-a=up pod-a2=down" || true
+  ip -n "$TB_NS_POD_A2" link set dev eth0 up
 
   # SIGTERM -> clean exit (status 0) that removes the pod interfaces.
   if tb_stop_routers; then
