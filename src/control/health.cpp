@@ -35,10 +35,12 @@ std::string not_ready_reason(const readiness_input& in) {
     }
     if (in.kubernetes) {
         if (!in.k8s || !in.k8s->running) return "kubernetes: sync not running";
-        if (!in.k8s->synced || !in.k8s->routes_programmed) {
+        const k8s::sync_status& st = in.k8s->sync;
+        if (!st.synced || !in.k8s->routes_programmed) {
             std::string s = "kubernetes: initial Node list not synced yet";
             if (!in.k8s->source.empty()) s += " (" + in.k8s->source + ")";
-            if (!in.k8s->last_error.empty()) s += "; last error: " + in.k8s->last_error;
+            // last_error stays after a success; it is current only while errors go on.
+            if (st.consecutive_errors != 0 && !st.last_error.empty()) s += "; last error: " + st.last_error;
             for (char& c : s)
                 if (c == '\n' || c == '\r') c = ' ';  // the reply is one line
             return s;

@@ -147,27 +147,13 @@ k8s_stats k8s_bridge::stats() const {
     k8s_stats s;
     s.source = source_;
     if (!thread_) return s;
-    const auto st = thread_->status();
     s.running = true;
-    s.synced = st.synced;
+    s.sync = thread_->status();
     s.routes_programmed = programmed_;
-    s.watch_connected = st.watch_connected;
-    s.self_published = st.self_published;
-    if (st.last_sync != std::chrono::system_clock::time_point{})
-        s.last_sync_unix = std::chrono::duration_cast<std::chrono::seconds>(st.last_sync.time_since_epoch()).count();
-    s.consecutive_errors = st.consecutive_errors;
-    s.last_error = st.consecutive_errors ? st.last_error : std::string();
-    s.lists = st.lists;
-    s.watches = st.watches;
-    s.events = st.events;
-    s.malformed = st.malformed;
-    s.gone = st.gone;
     s.peers_added = added_;
     s.peers_updated = updated_;
     s.peers_removed = removed_;
     s.peer_failures = failures_;
-    s.peers = st.peers;
-    s.skipped = st.skipped;
     return s;
 }
 

@@ -1,6 +1,7 @@
 #include "control/metrics.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 
 namespace vxr::control {
@@ -174,27 +175,29 @@ void render_k8s(exposition& e, const metrics_input& in) {
     e.sample(in.k8s ? 1 : 0);
     if (!in.k8s) return;
     const k8s_stats& k = *in.k8s;
+    const k8s::sync_status& st = k.sync;
     e.gauge("vxroute_k8s_synced", "1 once the first Node list is received and its peers are programmed.");
-    e.sample(k.synced && k.routes_programmed ? 1 : 0);
+    e.sample(st.synced && k.routes_programmed ? 1 : 0);
     e.gauge("vxroute_k8s_watch_connected", "1 while the Node watch is connected.");
-    e.sample(k.watch_connected ? 1 : 0);
+    e.sample(st.watch_connected ? 1 : 0);
     e.gauge("vxroute_k8s_last_sync_timestamp_seconds",
             "Unix time of the last successful list, watch event or bookmark (0: never).");
-    e.sample(static_cast<uint64_t>(k.last_sync_unix > 0 ? k.last_sync_unix : 0));
+    const auto since_epoch = std::chrono::duration_cast<std::chrono::seconds>(st.last_sync.time_since_epoch()).count();
+    e.sample(static_cast<uint64_t>(since_epoch > 0 ? since_epoch : 0));
     e.gauge("vxroute_k8s_consecutive_errors", "Failed list/watch attempts since the last success.");
-    e.sample(k.consecutive_errors);
+    e.sample(st.consecutive_errors);
     e.gauge("vxroute_k8s_self_published", "1 once this node's annotations are published.");
-    e.sample(k.self_published ? 1 : 0);
+    e.sample(st.self_published ? 1 : 0);
     e.counter("vxroute_k8s_lists_total", "Node lists (initial and after a watch expired).");
-    e.sample(k.lists);
+    e.sample(st.lists);
     e.counter("vxroute_k8s_watches_total", "Node watches started (a restart after an error counts again).");
-    e.sample(k.watches);
+    e.sample(st.watches);
     e.counter("vxroute_k8s_events_total", "Node watch events received.");
-    e.sample(k.events);
+    e.sample(st.events);
     e.counter("vxroute_k8s_malformed_total", "Node objects or events that could not be parsed.");
-    e.sample(k.malformed);
+    e.sample(st.malformed);
     e.counter("vxroute_k8s_gone_total", "Watches that expired (410 Gone) and forced a new list.");
-    e.sample(k.gone);
+    e.sample(st.gone);
     e.counter("vxroute_k8s_peer_changes_total", "Peer changes from the API server applied to the router.");
     e.sample(k.peers_added, {{"change", "added"}});
     e.sample(k.peers_updated, {{"change", "updated"}});
@@ -202,8 +205,8 @@ void render_k8s(exposition& e, const metrics_input& in) {
     e.counter("vxroute_k8s_peer_failures_total", "Peer changes the router refused (overlaps, ...).");
     e.sample(k.peer_failures);
     e.gauge("vxroute_k8s_nodes", "Nodes the API server lists, by what became of them.");
-    e.sample(k.peers, {{"state", "peer"}});
-    e.sample(k.skipped, {{"state", "skipped"}});
+    e.sample(st.peers, {{"state", "peer"}});
+    e.sample(st.skipped, {{"state", "skipped"}});
 }
 
 }  // namespace

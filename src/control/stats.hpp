@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "control/k8s/cluster_sync.hpp"
 #include "fastpath/counters.hpp"
 
 namespace vxr::control {
@@ -78,20 +79,14 @@ struct control_counters {
     uint64_t route_changes = 0;
 };
 
-// The Kubernetes sync as the metrics endpoint shows it (k8s_bridge).
+// The Kubernetes sync as the metrics endpoint and readiness see it
+// (k8s_bridge): the sync thread's own status plus what the router made of it.
 struct k8s_stats {
-    bool running = false;
-    bool synced = false;           // the first full Node list has been received
-    bool routes_programmed = false;  // ... and its peers applied to the router
-    bool watch_connected = false;
-    bool self_published = false;
-    int64_t last_sync_unix = 0;    // 0: never
-    uint32_t consecutive_errors = 0;
-    uint64_t lists = 0, watches = 0, events = 0, malformed = 0, gone = 0;
+    bool running = false;            // the sync thread exists
+    k8s::sync_status sync;           // as the sync thread last reported it
+    bool routes_programmed = false;  // the first full list's peers applied to the router
     uint64_t peers_added = 0, peers_updated = 0, peers_removed = 0, peer_failures = 0;
-    uint64_t peers = 0, skipped = 0;
-    std::string last_error;  // of the list/watch loop; empty after a success
-    std::string source;      // kubeconfig or service account -> API server URL
+    std::string source;              // kubeconfig or service account -> API server URL
 };
 
 }  // namespace vxr::control

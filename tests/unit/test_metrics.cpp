@@ -130,9 +130,9 @@ metrics_input sample_input(bool with_k8s) {
     in.neighbors = {{"incomplete", 0}, {"reachable", 1}, {"probing", 0}, {"failed", 0}, {"permanent", 0}};
     if (with_k8s) {
         k8s_stats k;
-        k.running = k.synced = k.routes_programmed = k.watch_connected = true;
-        k.last_sync_unix = 1700000100;
-        k.watches = 2;
+        k.running = k.sync.synced = k.routes_programmed = k.sync.watch_connected = true;
+        k.sync.last_sync = std::chrono::system_clock::time_point(std::chrono::seconds(1700000100));
+        k.sync.watches = 2;
         k.peers_added = 1;
         in.k8s = k;
     }
@@ -291,12 +291,16 @@ TEST(health, readiness_reasons) {
     k8s_stats k;
     k.running = true;
     k.source = "kubeconfig /x -> https://10.0.0.1:6443";
-    k.last_error = "connect: refused\nretrying";
+    k.sync.last_error = "connect: refused\nretrying";
+    k.sync.consecutive_errors = 1;
     in.k8s = k;
     EXPECT_EQ(not_ready_reason(in),
               "kubernetes: initial Node list not synced yet (kubeconfig /x -> https://10.0.0.1:6443); last error: "
               "connect: refused retrying");
-    in.k8s->synced = true;
+    in.k8s->sync.consecutive_errors = 0;  // a success since: the old error is history
+    EXPECT_EQ(not_ready_reason(in),
+              "kubernetes: initial Node list not synced yet (kubeconfig /x -> https://10.0.0.1:6443)");
+    in.k8s->sync.synced = true;
     EXPECT_NE(not_ready_reason(in), "") << "listed but its peers not yet applied";
     in.k8s->routes_programmed = true;
     EXPECT_EQ(not_ready_reason(in), "");
