@@ -389,43 +389,6 @@ test_add_remove_leak() {
   tb_check "(g) vxrouted file descriptors back to baseline (${b[2]} -> ${a[2]})" test "${a[2]}" == "${b[2]}" || true
 }
 
-# stop_routers: SIGTERM both routers; they must exit 0 within 30 s (the
-# default termination grace period). One still running after 5 s gets its
-# threads' stacks dumped (gdb) as a diagnostic, so a slow exit can be told
-# from a hang.
-stop_routers() {
-  local i pid node rc=0 t
-  for i in "${!TB_ROUTER_PIDS[@]}"; do
-    pid=${TB_ROUTER_PIDS[$i]} node=${TB_ROUTER_NAMES[$i]}
-    kill -TERM "$pid" 2>/dev/null || { echo "# vxrouted node-$node (PID $pid) was not running"; rc=1; continue; }
-    t=0
-    while [[ -d /proc/$pid && "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]] && ((t < 300)); do
-      if ((t == 50)); then
-        echo "# vxrouted node-$node (PID $pid) still runs 5 s after SIGTERM; its threads:"
-        if command -v gdb >/dev/null; then
-          timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt 12' >"$TB_TMP/stuck-$node.txt" 2>&1 || true
-          grep -E '^(Thread|#[0-9]+ )' "$TB_TMP/stuck-$node.txt" | grep -v 'in ?? ()' | head -n 60 | sed 's/^/#   /'
-        fi
-      fi
-      sleep 0.1
-      t=$((t + 1))
-    done
-    if [[ -d /proc/$pid && "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
-      echo "# vxrouted node-$node (PID $pid) hangs: still running 30 s after SIGTERM; SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      rc=1
-    elif ((t >= 50)); then
-      echo "# vxrouted node-$node (PID $pid) exited $((t / 10)) s after SIGTERM"
-    fi
-    local st=0
-    wait "$pid" 2>/dev/null || st=$?
-    ((st == 0)) || { echo "# vxrouted node-$node exit status $st"; rc=1; }
-  done
-  TB_ROUTER_PIDS=()
-  TB_ROUTER_NAMES=()
-  return "$rc"
-}
-
 cleanup() {
   tb_dpod_down
   tb_down
@@ -452,7 +415,7 @@ main() {
   test_kill_mid_stream
   test_add_remove_leak
 
-  if stop_routers; then
+  if tb_stop_routers; then
     tb_ok "routers exit 0 within 30 s of SIGTERM"
   else
     tb_not_ok "routers exit 0 within 30 s of SIGTERM" "see above"
