@@ -641,6 +641,14 @@ tb_flannel_node() {
         i=$((i + 1))
         "${n[@]}" link add "$host_if" type veth peer name eth0 netns "$pod_ns"
         "${n[@]}" link set "$host_if" mtu $((mtu - 50)) master cni0 up
+        # A veth queues each frame on the backlog of the CPU that sent it. A
+        # pod's TCP sends from its process and from ACK processing on another
+        # CPU, so the two backlogs reorder its segments before any router sees
+        # them. A NIC queue does not; RPS to one CPU gives the same order.
+        ip netns exec "$ns" sh -c "echo 1 >/sys/class/net/$host_if/queues/rx-0/rps_cpus" || {
+          tb_err "cannot set rps_cpus on $host_if in $ns"
+          return 1
+        }
         ip -n "$pod_ns" link set eth0 mtu $((mtu - 50)) up
         ip -n "$pod_ns" addr add "$pod_ip/24" dev eth0
         ip -n "$pod_ns" route add default via "$base.1"
