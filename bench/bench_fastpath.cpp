@@ -8,7 +8,6 @@
 #include <rte_eal.h>
 #include <rte_fib.h>
 #include <rte_mbuf.h>
-#include <rte_random.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "bench_routes.hpp"
 #include "control/config.hpp"
 #include "control/router.hpp"
 #include "encap/vxlan.hpp"
@@ -103,42 +103,28 @@ void bm_encap(benchmark::State& state) {
 // Encapsulation with its route lookup, as the worker does it for a burst
 // from a pod: one bulk rte_fib lookup over the burst's destinations, then
 // each packet takes the template of the peer its route names. 10,000 peers'
-// /24s; before each burst (untimed) the frames get new destinations drawn
-// from all of them, so table entries and templates come from all over.
+// /24s (the route benchmarks' table); before each burst (untimed) the frames
+// get new destinations drawn from all of them, so table entries and
+// templates come from all over.
 constexpr uint32_t k_lookup_peers = 10000;
+constexpr uint32_t k_peer_node_ip0 = 0xc6120000u;  // 198.18.0.0: peer i's node IP is this + i
 
-struct peer_routes {
-    fastpath::route_table table;
-    std::vector<encap::encap_template> tmpls;  // indexed by next hop
-    std::vector<uint32_t> dests;                // host order; a power of two of them
-};
-
-constexpr uint32_t peer_prefix(uint32_t i) { return 0x0a800000u + (i << 8); }  // 10.128.0.0/24 on
-
-peer_routes* make_peer_routes() {
-    static std::unique_ptr<peer_routes> pr;
-    if (pr) return pr.get();
-    auto p = std::make_unique<peer_routes>();
-    if (!p->table.init(k_lookup_peers + 16, SOCKET_ID_ANY, nullptr)) return nullptr;
-    p->table.begin();
-    for (uint32_t i = 0; i < k_lookup_peers; ++i) {
-        auto t = g_env->tmpl;
-        t.outer.ip.dst_addr = rte_cpu_to_be_32(0xc6120000u + i);  // a node IP per peer
-        p->tmpls.push_back(t);
-        if (!p->table.add({ipv4_addr{peer_prefix(i)}, 24}, i)) return nullptr;
-    }
-    p->table.commit();
-    p->dests.resize(1u << 16);
-    for (auto& d : p->dests)
-        d = peer_prefix(static_cast<uint32_t>(rte_rand() % k_lookup_peers)) | static_cast<uint32_t>(rte_rand() & 0xff);
-    pr = std::move(p);
-    return pr.get();
+// Peer i's template (next hop i in bench::fib_with's table).
+const std::vector<encap::encap_template>& peer_templates() {
+    static const std::vector<encap::encap_template> tmpls = [] {
+        std::vector<encap::encap_template> v(k_lookup_peers, g_env->tmpl);
+        for (uint32_t i = 0; i < k_lookup_peers; ++i) v[i].outer.ip.dst_addr = rte_cpu_to_be_32(k_peer_node_ip0 + i);
+        return v;
+    }();
+    return tmpls;
 }
 
 void bm_encap_lookup(benchmark::State& state) {
     const auto burst = static_cast<unsigned>(state.range(0));
-    peer_routes* pr = make_peer_routes();
-    if (pr == nullptr) return state.SkipWithError("route table fill failed");
+    fastpath::route_table* table = bench::fib_with(k_lookup_peers);
+    if (table == nullptr) return state.SkipWithError("route table fill failed");
+    const auto& tmpls = peer_templates();
+    const std::vector<uint32_t> dests = bench::make_dests(k_lookup_peers, bench::dests::random);
     std::vector<rte_mbuf*> pkts(burst);
     if (rte_pktmbuf_alloc_bulk(g_env->pool, pkts.data(), burst) != 0) return state.SkipWithError("mbuf pool empty");
     for (unsigned i = 0; i < burst; ++i) write_pod_frame(pkts[i], i, {}, {});
@@ -146,15 +132,15 @@ void bm_encap_lookup(benchmark::State& state) {
     const uint32_t len = pkts[0]->pkt_len;
     std::vector<uint32_t> dst(burst);
     std::vector<uint64_t> hop(burst);
-    rte_fib* fib = pr->table.active();
-    const size_t dmask = pr->dests.size() - 1;
+    rte_fib* fib = table->active();
+    const size_t dmask = dests.size() - 1;
     uint64_t cycles = 0, n = 0, wrong = 0;
     size_t at = 0;
     for (auto _ : state) {
         rewind(pkts, off, len);
         for (rte_mbuf* m : pkts)
             rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr))->dst_addr =
-                rte_cpu_to_be_32(pr->dests[at++ & dmask]);
+                rte_cpu_to_be_32(dests[at++ & dmask]);
         const uint64_t t0 = rte_rdtsc();
         for (unsigned i = 0; i < burst; ++i)
             dst[i] = rte_be_to_cpu_32(rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, sizeof(rte_ether_hdr))->dst_addr);
@@ -162,13 +148,13 @@ void bm_encap_lookup(benchmark::State& state) {
         for (unsigned i = 0; i < burst; ++i) {
             rte_mbuf* m = pkts[i];
             auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
-            encap::vxlan_encap(m, pr->tmpls[hop[i]], encap::flow_src_port(ip));
+            encap::vxlan_encap(m, tmpls[hop[i]], encap::flow_src_port(ip));
         }
         cycles += rte_rdtsc() - t0;
         n += burst;
         // The outer destination must be the peer whose /24 holds the inner one.
         const auto* o = rte_pktmbuf_mtod_offset(pkts[burst - 1], rte_ipv4_hdr*, sizeof(rte_ether_hdr));
-        wrong += rte_be_to_cpu_32(o->dst_addr) - 0xc6120000u != (dst[burst - 1] - peer_prefix(0)) >> 8;
+        wrong += rte_be_to_cpu_32(o->dst_addr) - k_peer_node_ip0 != (dst[burst - 1] - bench::route_prefix(0)) >> 8;
     }
     rte_pktmbuf_free_bulk(pkts.data(), burst);
     if (wrong != 0) state.SkipWithError("a packet was encapsulated toward the wrong peer");

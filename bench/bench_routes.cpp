@@ -16,23 +16,20 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "bench_routes.hpp"
 #include "fastpath/route_table.hpp"
 
+namespace vxr::bench {
 namespace {
-
-using namespace vxr;
-using bench::report;
-using fastpath::route_table;
-
-// /24s spread over 10.0.0.0/8 and beyond, as peers' pod CIDRs would be.
-constexpr uint32_t route_prefix(uint32_t i) { return (0x0a000000u + (i << 8)) & 0xffffff00u; }
-
-enum class dests : int64_t { random = 0, clustered = 1 };
 constexpr uint32_t k_dests = 1u << 16;     // addresses cycled through; a power of two
 constexpr uint32_t k_cluster_24s = 4;      // clustered: a few busy peers, their table lines cache-hot
 
-// Random: any address under any of the routes (at 1M routes a tbl24 miss to
-// DRAM on most lookups). Clustered: addresses within k_cluster_24s /24s.
+std::map<uint32_t, std::unique_ptr<fastpath::route_table>>& fib_cache() {
+    static std::map<uint32_t, std::unique_ptr<fastpath::route_table>> cache;
+    return cache;
+}
+}  // namespace
+
 std::vector<uint32_t> make_dests(uint32_t routes, dests d) {
     std::vector<uint32_t> ips(k_dests);
     for (auto& ip : ips) {
@@ -43,8 +40,34 @@ std::vector<uint32_t> make_dests(uint32_t routes, dests d) {
     return ips;
 }
 
-// Filling rte_lpm is quadratic and the route table takes seconds per million,
-// so each table is built once and kept for every benchmark that uses it.
+fastpath::route_table* fib_with(uint32_t routes) {
+    auto& cache = fib_cache();
+    if (auto it = cache.find(routes); it != cache.end()) return it->second.get();
+    auto rt = std::make_unique<fastpath::route_table>();
+    if (!rt->init(routes + 16, SOCKET_ID_ANY, nullptr)) return nullptr;
+    rt->begin();
+    for (uint32_t i = 0; i < routes; ++i)
+        if (!rt->add({ipv4_addr{route_prefix(i)}, 24}, i & 0xffffff)) return nullptr;
+    rt->commit();
+    return (cache[routes] = std::move(rt)).get();
+}
+
+}  // namespace vxr::bench
+
+namespace {
+
+using namespace vxr;
+using bench::dests;
+using bench::fib_cache;
+using bench::fib_with;
+using bench::k_dests;
+using bench::make_dests;
+using bench::report;
+using bench::route_prefix;
+using fastpath::route_table;
+
+// Filling rte_lpm is quadratic, so each table is built once and kept for
+// every benchmark that uses it.
 rte_lpm* lpm_with(uint32_t routes) {
     static std::map<uint32_t, rte_lpm*> cache;
     if (auto it = cache.find(routes); it != cache.end()) return it->second;
@@ -55,23 +78,6 @@ rte_lpm* lpm_with(uint32_t routes) {
     if (lpm != nullptr)
         for (uint32_t i = 0; i < routes; ++i) rte_lpm_add(lpm, route_prefix(i), 24, i & 0xffffff);
     return cache[routes] = lpm;
-}
-
-std::map<uint32_t, std::unique_ptr<route_table>>& fib_cache() {
-    static std::map<uint32_t, std::unique_ptr<route_table>> cache;
-    return cache;
-}
-
-route_table* fib_with(uint32_t routes) {
-    auto& cache = fib_cache();
-    if (auto it = cache.find(routes); it != cache.end()) return it->second.get();
-    auto rt = std::make_unique<route_table>();
-    if (!rt->init(routes + 16, SOCKET_ID_ANY, nullptr)) return nullptr;
-    rt->begin();
-    for (uint32_t i = 0; i < routes; ++i)
-        if (!rt->add({ipv4_addr{route_prefix(i)}, 24}, i & 0xffffff)) return nullptr;
-    rt->commit();
-    return (cache[routes] = std::move(rt)).get();
 }
 
 // Looks up `burst` destinations per call of `lookup(ips, hops, n)`; checks
