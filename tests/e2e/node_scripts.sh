@@ -47,13 +47,25 @@ snapshot() {
   for e in "${NODE_SYSCTLS[@]}"; do key=${e%%|*}; echo "$key=$(sysctl -n "$key" 2>/dev/null)"; done
 }
 
-# fake_root DIR: a copy of what the scripts read, for real runs.
+# fake_root DIR [1G]: a copy of what the scripts read, for real runs and dry
+# runs alike, so that no result depends on the host's page sizes or NUMA
+# layout. One NUMA node (node0); with 1G, the kernel also offers 1 GiB pages
+# (empty pools), without it only 2 MiB pages, as on a kernel or VM lacking pdpe1gb.
 fake_root() {
-  local r=$1 e key
-  mkdir -p "$r/proc" "$r/sys/kernel/mm/hugepages/hugepages-2048kB" "$r/sys/devices/system/node/node0" "$r/etc"
+  local r=$1 sizes="2048" e key kb d
+  [[ "${2:-}" == 1G ]] && sizes="2048 1048576"
+  mkdir -p "$r/proc" "$r/sys/devices/system/node/node0" "$r/etc"
+  for kb in $sizes; do
+    for d in "$r/sys/kernel/mm/hugepages/hugepages-${kb}kB" "$r/sys/devices/system/node/node0/hugepages/hugepages-${kb}kB"; do
+      mkdir -p "$d"
+      echo 0 >"$d/nr_hugepages"
+      echo 0 >"$d/free_hugepages"
+    done
+  done
   echo 100 >"$r/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
   echo 40 >"$r/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
   printf 'MemTotal: 8000000 kB\nMemAvailable: 6000000 kB\nHugepagesize: 2048 kB\nHugePages_Free: 40\n' >"$r/proc/meminfo"
+  printf 'Node 0 MemTotal:       8000000 kB\nNode 0 MemFree:        6000000 kB\n' >"$r/sys/devices/system/node/node0/meminfo"
   echo "nodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0" >"$r/proc/mounts"
   for e in "${NODE_SYSCTLS[@]}"; do
     key=${e%%|*}
@@ -72,29 +84,39 @@ main() {
     shellcheck -x "$S/hugepages.sh" "$S/bind-nic.sh" "$S/node-tune.sh" "$S/node-check.sh" "$S/lib/node.sh" || true
 
   # --- dry runs change nothing -----------------------------------------------------
-  local before after free2
-  before=$(snapshot)
-  free2=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
-  expect "hugepages.sh --dry-run (2M, more than free) prints the write" 0 "would write: echo [0-9]+ > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages" \
-    "$S/hugepages.sh" --dry-run $((free2 + 64))
-  expect "hugepages.sh --dry-run --size 1G --node 0 --persistent prints writes, mount and unit" 0 \
+  # Hugepage dry runs read copies of /sys: one kernel with 1 GiB pages, one
+  # without (no test depends on which the host has).
+  local host_before before after g1=$TMP/root-1g g0=$TMP/root-no1g
+  fake_root "$g1" 1G
+  fake_root "$g0"
+  host_before=$(snapshot)
+  before=$(echo "$host_before"; find "$g1" "$g0" -type f -exec md5sum {} + | sort)
+  expect "hugepages.sh --dry-run (2M, more than free) prints the write" 0 "would write: echo 164 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages" \
+    env VXR_NODE_ROOT="$g0" "$S/hugepages.sh" --dry-run 104
+  expect "hugepages.sh --dry-run --size 1G --node 0 --persistent prints writes, mount and unit (kernel with 1G pages)" 0 \
     "would write /etc/systemd/system/vxroute-hugepages-1G-node0.service" \
-    "$S/hugepages.sh" --dry-run --size 1G --node 0 --persistent 1
+    env VXR_NODE_ROOT="$g1" "$S/hugepages.sh" --dry-run --size 1G --node 0 --persistent 1
+  expect "hugepages.sh --size 1G on a kernel without 1G pages says so and fails" 1 \
+    "kernel has no 1G hugepage support \(/sys/kernel/mm/hugepages/hugepages-1048576kB missing; supported: 2M\)" \
+    env VXR_NODE_ROOT="$g0" "$S/hugepages.sh" --dry-run --size 1G --node 0 --persistent 1
   expect "hugepages.sh --dry-run --persistent (2M) prints the sysctl.d file" 0 "would write /etc/sysctl.d/90-vxroute-hugepages.conf" \
-    "$S/hugepages.sh" --dry-run --persistent $((free2 + 1))
+    env VXR_NODE_ROOT="$g1" "$S/hugepages.sh" --dry-run --persistent 41
   expect "node-tune.sh --dry-run --persistent prints the changes and the conf" 0 "would write /etc/sysctl.d/90-vxroute.conf" \
     "$S/node-tune.sh" --dry-run --persistent
-  after=$(snapshot)
+  after=$(snapshot; find "$g1" "$g0" -type f -exec md5sum {} + | sort)
   if [[ "$before" == "$after" ]]; then
-    tb_ok "dry runs changed nothing (1G pools, mounts, sysctls, /etc files)"
+    tb_ok "dry runs changed nothing (1G pools, mounts, sysctls, /etc files, the copies of /sys)"
   else
     tb_not_ok "dry runs changed nothing" "$(diff <(echo "$before") <(echo "$after") | tr '\n' ' ')"
   fi
 
   # --- refusals ----------------------------------------------------------------
-  expect "hugepages.sh refuses an unsupported page size" 1 "no 4M hugepage support" "$S/hugepages.sh" --dry-run --size 4M
-  expect "hugepages.sh refuses a NUMA node that does not exist" 1 "NUMA node 99 does not exist" "$S/hugepages.sh" --dry-run --node 99
-  expect "hugepages.sh refuses more memory than the machine has" 1 "no hugepages could be reserved" "$S/hugepages.sh" --dry-run 100000000
+  expect "hugepages.sh refuses an unsupported page size" 1 "no 4M hugepage support" \
+    env VXR_NODE_ROOT="$g1" "$S/hugepages.sh" --dry-run --size 4M
+  expect "hugepages.sh refuses a NUMA node that does not exist" 1 "NUMA node 99 does not exist \(nodes: 0\)" \
+    env VXR_NODE_ROOT="$g1" "$S/hugepages.sh" --dry-run --node 99
+  expect "hugepages.sh refuses more memory than the machine has" 1 "no hugepages could be reserved" \
+    env VXR_NODE_ROOT="$g1" "$S/hugepages.sh" --dry-run 100000000
   expect "bind-nic.sh refuses a PCI address with no device" 1 "no PCI device 0000:ee:1f.7" "$S/bind-nic.sh" --dry-run 0000:ee:1f.7
   ip netns add "$NS"
   ip -n "$NS" link add vxr-mgmt type veth peer name vxr-spare
@@ -147,10 +169,10 @@ main() {
   if [[ -z "$bad" ]]; then tb_ok "node-tune.sh: every recommended value in force and in 90-vxroute.conf"
   else tb_not_ok "node-tune.sh: every recommended value in force and in 90-vxroute.conf" "$bad"; fi
   after=$(snapshot)
-  if [[ "$before" == "$after" ]]; then
+  if [[ "$host_before" == "$after" ]]; then
     tb_ok "real runs on the copy left the machine alone"
   else
-    tb_not_ok "real runs on the copy left the machine alone" "$(diff <(echo "$before") <(echo "$after") | tr '\n' ' ')"
+    tb_not_ok "real runs on the copy left the machine alone" "$(diff <(echo "$host_before") <(echo "$after") | tr '\n' ' ')"
   fi
 
   # --- node-check tells the truth ----------------------------------------------------
