@@ -18,8 +18,8 @@
 
 #include "bench_common.hpp"
 #include "bench_routes.hpp"
-#include "control/config.hpp"
-#include "control/router.hpp"
+#include "control/node/config.hpp"
+#include "control/node/router.hpp"
 #include "encap/vxlan.hpp"
 #include "fastpath/dataplane.hpp"
 #include "fastpath/route_table.hpp"

@@ -20,8 +20,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "control/admin.hpp"
-#include "control/cni.hpp"
+#include "control/admin/admin.hpp"
+#include "control/cni/cni.hpp"
 
 namespace cni = vxr::control::cni;
 

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "control/admin.hpp"
+#include "control/admin/admin.hpp"
 
 namespace {
 

@@ -19,14 +19,14 @@
 #include <vector>
 
 #include "common/log.hpp"
-#include "control/admin.hpp"
-#include "control/commands.hpp"
-#include "control/config.hpp"
-#include "control/k8s_bridge.hpp"
-#include "control/lcores.hpp"
-#include "control/metrics_service.hpp"
-#include "control/reload.hpp"
-#include "control/router.hpp"
+#include "control/admin/admin.hpp"
+#include "control/ops/commands.hpp"
+#include "control/node/config.hpp"
+#include "control/node/k8s_bridge.hpp"
+#include "control/node/lcores.hpp"
+#include "control/ops/metrics_service.hpp"
+#include "control/node/reload.hpp"
+#include "control/node/router.hpp"
 #include "fastpath/dataplane.hpp"
 
 namespace {

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "control/admin.hpp"
+#include "control/admin/admin.hpp"
 
 namespace vxr::control {
 namespace {

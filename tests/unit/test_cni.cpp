@@ -8,7 +8,7 @@
 #include <set>
 #include <string>
 
-#include "control/cni.hpp"
+#include "control/cni/cni.hpp"
 
 namespace cni = vxr::control::cni;
 using vxr::ipv4_addr;

@@ -12,8 +12,8 @@
 #include <initializer_list>
 #include <string>
 
-#include "control/config.hpp"
-#include "control/reload.hpp"
+#include "control/node/config.hpp"
+#include "control/node/reload.hpp"
 
 namespace vxr::control {
 namespace {

@@ -27,8 +27,8 @@
 
 #include <rte_ring.h>
 
-#include "control/config.hpp"
-#include "control/router.hpp"
+#include "control/node/config.hpp"
+#include "control/node/router.hpp"
 #include "common/log.hpp"
 #include "fastpath/counters.hpp"
 #include "fastpath/dataplane.hpp"
@@ -135,8 +135,8 @@ constexpr uint32_t k_remote2 = ip4(10, 244, 3, 3);  // behind k_peer2
 
 ipv4_prefix pfx(uint32_t a, uint8_t len) { return ipv4_prefix{ipv4_addr{a}, len}; }
 
-control::peer_config peer_cfg(uint32_t node, const mac_addr& vtep, ipv4_prefix cidr) {
-    control::peer_config p;
+peer_config peer_cfg(uint32_t node, const mac_addr& vtep, ipv4_prefix cidr) {
+    peer_config p;
     p.node_ip = ipv4_addr{node};
     p.vtep_mac = vtep;
     p.pod_cidr = cidr;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "control/lcores.hpp"
+#include "control/node/lcores.hpp"
 
 namespace vxr::control {
 namespace {

@@ -19,9 +19,9 @@
 #include <thread>
 #include <vector>
 
-#include "control/health.hpp"
-#include "control/http_server.hpp"
-#include "control/metrics.hpp"
+#include "control/ops/health.hpp"
+#include "control/ops/http_server.hpp"
+#include "control/ops/metrics.hpp"
 
 namespace vxr::control {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "common/result.hpp"
 #include "common/types.hpp"
-#include "control/config.hpp"
+#include "common/peer.hpp"
 
 namespace vxr::control::k8s {
 

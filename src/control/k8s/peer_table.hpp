@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "control/config.hpp"
+#include "common/peer.hpp"
 #include "control/k8s/node_parse.hpp"
 
 namespace vxr::control::k8s {

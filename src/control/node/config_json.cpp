@@ -4,8 +4,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "control/config.hpp"
-#include "control/json_out.hpp"
+#include "control/node/config.hpp"
+#include "control/node/json_out.hpp"
 
 namespace vxr::control {
 

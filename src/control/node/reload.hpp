@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "control/config.hpp"
+#include "control/node/config.hpp"
 
 namespace vxr::control {
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "control/health.hpp"
-#include "control/http_server.hpp"
-#include "control/metrics.hpp"
+#include "control/ops/health.hpp"
+#include "control/ops/http_server.hpp"
+#include "control/ops/metrics.hpp"
 
 namespace vxr::fastpath {
 class dataplane;

@@ -1,5 +1,5 @@
-#include "control/k8s_bridge.hpp"
-#include "control/json_out.hpp"
+#include "control/node/k8s_bridge.hpp"
+#include "control/node/json_out.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

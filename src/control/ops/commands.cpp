@@ -1,4 +1,4 @@
-#include "control/commands.hpp"
+#include "control/ops/commands.hpp"
 
 #include <rte_telemetry.h>
 
@@ -6,10 +6,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "control/admin.hpp"
-#include "control/cni.hpp"
-#include "control/k8s_bridge.hpp"
-#include "control/stats.hpp"
+#include "control/admin/admin.hpp"
+#include "control/cni/cni.hpp"
+#include "control/node/k8s_bridge.hpp"
+#include "control/node/stats.hpp"
 
 namespace vxr::control {
 

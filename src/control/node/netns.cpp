@@ -1,4 +1,4 @@
-#include "control/netns.hpp"
+#include "control/node/netns.hpp"
 
 #include <fcntl.h>
 #include <net/if.h>

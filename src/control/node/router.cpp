@@ -1,5 +1,5 @@
 // Thread: control (main) lcore.
-#include "control/router.hpp"
+#include "control/node/router.hpp"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.hpp"
-#include "control/netns.hpp"
+#include "control/node/netns.hpp"
 #include "encap/arp.hpp"
 #include "encap/vxlan.hpp"
 

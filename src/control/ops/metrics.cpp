@@ -1,4 +1,4 @@
-#include "control/metrics.hpp"
+#include "control/ops/metrics.hpp"
 
 #include <charconv>
 #include <chrono>

@@ -10,9 +10,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "control/json_out.hpp"
-#include "control/netns.hpp"
-#include "control/router.hpp"
+#include "control/node/json_out.hpp"
+#include "control/node/netns.hpp"
+#include "control/node/router.hpp"
 #include "encap/wire.hpp"
 
 namespace vxr::control {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "control/config.hpp"
-#include "control/stats.hpp"
+#include "control/node/config.hpp"
+#include "control/node/stats.hpp"
 #include "fastpath/dataplane.hpp"
 
 namespace vxr::control {

@@ -1,4 +1,4 @@
-#include "control/health.hpp"
+#include "control/ops/health.hpp"
 
 #include <cstdio>
 

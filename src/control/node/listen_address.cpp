@@ -1,4 +1,4 @@
-#include "control/listen_address.hpp"
+#include "control/node/listen_address.hpp"
 
 #include <charconv>
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "control/router.hpp"
+#include "control/node/router.hpp"
 
 namespace vxr::control {
 

@@ -1,4 +1,4 @@
-#include "control/lcores.hpp"
+#include "control/node/lcores.hpp"
 
 #include <algorithm>
 

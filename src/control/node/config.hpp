@@ -7,18 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "common/peer.hpp"
 #include "common/result.hpp"
 #include "common/types.hpp"
 
 namespace vxr::control {
-
-// A remote node: its underlay IP, its VTEP MAC and the pod CIDR behind it.
-struct peer_config {
-    ipv4_addr node_ip;
-    mac_addr vtep_mac;
-    ipv4_prefix pod_cidr;
-    std::string name;  // optional, for display
-};
 
 // A static underlay neighbour (like `ip neigh add ... nud permanent`).
 struct neighbor_config {

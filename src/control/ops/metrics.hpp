@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "control/stats.hpp"
+#include "control/node/stats.hpp"
 
 namespace vxr::control {
 

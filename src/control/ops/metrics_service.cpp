@@ -1,4 +1,4 @@
-#include "control/metrics_service.hpp"
+#include "control/ops/metrics_service.hpp"
 
 #include <rte_cycles.h>
 #include <rte_mempool.h>
@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "common/log.hpp"
-#include "control/k8s_bridge.hpp"
-#include "control/router.hpp"
+#include "control/node/k8s_bridge.hpp"
+#include "control/node/router.hpp"
 #include "fastpath/dataplane.hpp"
 
 #ifndef VXR_VERSION

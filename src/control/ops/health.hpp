@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "control/stats.hpp"
+#include "control/node/stats.hpp"
 
 namespace vxr::control {
 

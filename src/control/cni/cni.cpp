@@ -1,6 +1,7 @@
 // Thread: the plugin's main thread (pure parts) or vxrouted's control
 // (main) lcore (handle()).
-#include "control/cni.hpp"
+#include "control/admin/admin.hpp"
+#include "control/cni/cni.hpp"
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -25,9 +26,8 @@
 #include <cstring>
 
 #ifndef VXR_CNI_PLUGIN_ONLY
-#include "control/admin.hpp"
-#include "control/netns.hpp"
-#include "control/router.hpp"
+#include "control/node/netns.hpp"
+#include "control/node/router.hpp"
 
 extern char** environ;
 #endif

@@ -1,8 +1,8 @@
 // Config parsing: JSON text -> struct config. Every error carries the field
 // path ("pods[1].ip") so that a single line tells the operator what to fix;
 // parsing stops at the first error because later ones are mostly echoes.
-#include "control/config.hpp"
-#include "control/listen_address.hpp"
+#include "control/node/config.hpp"
+#include "control/node/listen_address.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>

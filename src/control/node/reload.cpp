@@ -1,12 +1,12 @@
 // Thread: control.
-#include "control/reload.hpp"
+#include "control/node/reload.hpp"
 
 #include <rapidjson/document.h>
 
 #include <algorithm>
 #include <map>
 
-#include "control/router.hpp"
+#include "control/node/router.hpp"
 
 namespace vxr::control {
 

@@ -1,4 +1,4 @@
-#include "control/http_server.hpp"
+#include "control/ops/http_server.hpp"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "common/result.hpp"
-#include "control/listen_address.hpp"
+#include "control/node/listen_address.hpp"
 
 struct MHD_Daemon;
 struct MHD_Connection;

@@ -1,7 +1,7 @@
 // The admin socket, server and client side. The server runs on the control
 // thread between other duties, so nothing here may block: every fd is
 // non-blocking and poll() only waits in poll(2), bounded by its timeout.
-#include "control/admin.hpp"
+#include "control/admin/admin.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "control/config.hpp"
+#include "control/node/config.hpp"
 
 namespace vxr::control {
 namespace {

@@ -12,10 +12,10 @@
 #include <string>
 
 #include "common/result.hpp"
-#include "control/config.hpp"
+#include "control/node/config.hpp"
 #include "control/k8s/sync_thread.hpp"
-#include "control/router.hpp"
-#include "control/stats.hpp"
+#include "control/node/router.hpp"
+#include "control/node/stats.hpp"
 
 namespace vxr::control {
 
