@@ -18,7 +18,7 @@ esac
 packages=(
   build-essential g++ meson ninja-build pkg-config
   dpdk dpdk-dev libdpdk-dev
-  libcurl4-openssl-dev rapidjson-dev libmicrohttpd-dev
+  libcurl4-openssl-dev rapidjson-dev libmicrohttpd-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
   python3 python3-scapy python3-prometheus-client python3-yaml curl
   tshark tcpdump
