@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     fx.control("generate", "{\"count\": " + std::to_string(nodes) + "}");
 
     k8s::sync_options opt;
-    opt.watch.node.self_name = "bench-self";
+    opt.node.self_name = "bench-self";
     long rss_before = vm_kb("VmRSS:");
     // The peak so far (fixture start-up) must not hide ours: reset VmHWM.
     std::ofstream("/proc/self/clear_refs") << "5";

@@ -15,7 +15,7 @@ namespace vxr::test {
 
 inline control::k8s::sync_options test_options(const std::string& self = "self-node") {
     control::k8s::sync_options o;
-    o.watch.node.self_name = self;
+    o.node.self_name = self;
     o.watch.backoff = {std::chrono::milliseconds(20), std::chrono::milliseconds(200)};
     o.watch.min_watch_duration = std::chrono::milliseconds(0);
     o.watch.seed = 1234;

@@ -11,24 +11,34 @@ cluster_sync::cluster_sync(sync_options opt)
       publish_backoff_(opt_.watch.backoff, opt_.watch.seed ? opt_.watch.seed + 7 : std::random_device{}()) {}
 
 cluster_sync::~cluster_sync() {
+    caches_.clear();
     reflector_.reset();
     if (publish_xfer_) http_->cancel(publish_xfer_);
 }
 
 result<std::unique_ptr<cluster_sync>> cluster_sync::create(const client_config& cfg, sync_options opt) {
-    if (opt.watch.node.self_name.empty()) return make_error("k8s: our node name is required");
-    if (opt.watch.node.prefix.empty()) return make_error("k8s: annotation prefix must not be empty");
+    if (opt.node.self_name.empty()) return make_error("k8s: our node name is required");
+    if (opt.node.prefix.empty()) return make_error("k8s: annotation prefix must not be empty");
     auto http = http_engine::create(cfg, opt.http);
     if (!http) return make_error(http.err());
     std::unique_ptr<cluster_sync> s(new cluster_sync(std::move(opt)));
     s->http_ = std::move(*http);
-    s->reflector_ = std::make_unique<reflector>(
-        *s->http_, s->table_, s->opt_.watch,
+    s->node_sink_ = std::make_unique<node_sink>(
+        s->table_, s->opt_.node,
         [p = s.get()](const peer_diff& d) {
             if (p->on_diff_) p->on_diff_(d);
         },
         [p = s.get()](const rapidjson::Value& node) { p->on_self(node); });
+    s->reflector_ = std::make_unique<reflector>(*s->http_, resource_spec{"nodes", "Node", "/api/v1/nodes", {}, {}},
+                                                *s->node_sink_, s->opt_.watch);
     return s;
+}
+
+void cluster_sync::add_watch(resource_spec spec, reflector_sink& sink) {
+    auto o = opt_.watch;
+    // Each reflector its own jitter, so the caches do not reconnect in step.
+    if (o.seed) o.seed += 100 * (caches_.size() + 1);
+    caches_.push_back(std::make_unique<reflector>(*http_, std::move(spec), sink, o));
 }
 
 void cluster_sync::publish_self(const self_publication& self) {
@@ -40,10 +50,10 @@ void cluster_sync::publish_self(const self_publication& self) {
 }
 
 void cluster_sync::on_self(const rapidjson::Value& node) {
-    if (auto mac = published_vtep_mac(node, opt_.watch.node.prefix)) own_vtep_mac_ = mac;
+    if (auto mac = published_vtep_mac(node, opt_.node.prefix)) own_vtep_mac_ = mac;
     // Someone (an old flannel, an operator) rewrote our annotations after we
     // published them: peers would reach us at the wrong VTEP, so put them back.
-    if (self_ && published_ && !publish_xfer_ && !self_annotations_match(node, *self_, opt_.watch.node.prefix)) {
+    if (self_ && published_ && !publish_xfer_ && !self_annotations_match(node, *self_, opt_.node.prefix)) {
         VXR_LOG_WARN("k8s: our node's annotations changed behind our back; publishing again");
         published_ = false;
         publish_at_ = clock::time_point{};
@@ -53,6 +63,7 @@ void cluster_sync::on_self(const rapidjson::Value& node) {
 void cluster_sync::poll(int timeout_ms) {
     auto now = clock::now();
     auto next = reflector_->step(now);
+    for (auto& c : caches_) next = std::min(next, c->step(now));
     publish_step(now);
     if (self_ && !published_ && !publish_xfer_) next = std::min(next, publish_at_);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
@@ -62,6 +73,7 @@ void cluster_sync::poll(int timeout_ms) {
     // list page, a re-watch, a relist after 410) instead of one poll later.
     now = clock::now();
     reflector_->step(now);
+    for (auto& c : caches_) c->step(now);
     publish_step(now);
 }
 
@@ -70,9 +82,9 @@ void cluster_sync::publish_step(clock::time_point now) {
     ++publish_attempts_;
     http_request req;
     req.method = "PATCH";
-    req.target = "/api/v1/nodes/" + url_encode(opt_.watch.node.self_name) + "/status";
+    req.target = "/api/v1/nodes/" + url_encode(opt_.node.self_name) + "/status";
     req.content_type = "application/strategic-merge-patch+json";
-    req.body = build_status_patch(*self_, opt_.watch.node.prefix, std::chrono::system_clock::now());
+    req.body = build_status_patch(*self_, opt_.node.prefix, std::chrono::system_clock::now());
     req.timeout = opt_.patch_timeout;
     publish_xfer_ = http_->start(std::move(req), [this](http_response&& r) { on_publish_done(std::move(r)); });
 }
@@ -83,7 +95,7 @@ void cluster_sync::on_publish_done(http_response&& r) {
         published_ = true;
         publish_error_.clear();
         publish_backoff_.reset();
-        VXR_LOG_INFO("k8s: published node %s: VTEP %s at %s, VNI %u", opt_.watch.node.self_name.c_str(),
+        VXR_LOG_INFO("k8s: published node %s: VTEP %s at %s, VNI %u", opt_.node.self_name.c_str(),
                      self_->vtep_mac.str().c_str(), self_->public_ip.str().c_str(), self_->vni);
         return;
     }
@@ -93,7 +105,7 @@ void cluster_sync::on_publish_done(http_response&& r) {
     if (r.status == 429 && r.retry_after_s >= 0)
         delay = std::min<std::chrono::milliseconds>(std::chrono::seconds(r.retry_after_s), opt_.watch.max_retry_after);
     publish_at_ = clock::now() + delay;
-    VXR_LOG_WARN("k8s: publishing node %s failed: %s (retrying in %lld ms)", opt_.watch.node.self_name.c_str(),
+    VXR_LOG_WARN("k8s: publishing node %s failed: %s (retrying in %lld ms)", opt_.node.self_name.c_str(),
                  publish_error_.c_str(), static_cast<long long>(delay.count()));
 }
 
@@ -114,6 +126,8 @@ sync_status cluster_sync::status() const {
     st.events = s.events;
     st.malformed = s.malformed;
     st.gone = s.gone;
+    st.stalls = s.stalls;
+    for (const auto& c : caches_) st.caches.push_back({c->spec().name, c->stats()});
     st.self_published = published_;
     st.publish_attempts = publish_attempts_;
     st.publish_error = publish_error_;

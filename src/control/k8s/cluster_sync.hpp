@@ -1,5 +1,8 @@
 // The control plane's view of the cluster: which nodes are VXLAN peers
-// (from a Node list+watch) and publishing our own node's annotations.
+// (from a Node list+watch), publishing our own node's annotations, and the
+// watch cache's other resources (add_watch: one reflector each, all on one
+// http_engine, so a node with five caches still has one thread and one
+// multi handle).
 //
 // Two ways to drive it:
 //  - cluster_sync::poll(timeout_ms) on a thread you own: everything, the
@@ -27,12 +30,20 @@
 namespace vxr::control::k8s {
 
 struct sync_options {
-    reflector_options watch;  // node name, VNI, annotation prefix, paging, backoff...
+    node_options node;        // node name, VNI, annotation prefix
+    reflector_options watch;  // paging, timeouts, backoff (every resource alike)
     http_options http;        // connect timeout, token re-read interval
     std::chrono::milliseconds patch_timeout{30000};
 };
 
-// What an operator wants to see (vxroutectl status, metrics).
+// One cached resource's list/watch state.
+struct resource_sync {
+    std::string name;  // "services"
+    reflector_stats watch;
+};
+
+// What an operator wants to see (vxroutectl status, metrics). The flat
+// fields are the Node watch's; `caches` the other resources'.
 struct sync_status {
     bool synced = false;            // first full list applied: peers are complete
     bool watch_connected = false;
@@ -43,7 +54,8 @@ struct sync_status {
     std::string resource_version;
     size_t peers = 0;
     size_t skipped = 0;
-    uint64_t lists = 0, watches = 0, events = 0, malformed = 0, gone = 0;
+    uint64_t lists = 0, watches = 0, events = 0, malformed = 0, gone = 0, stalls = 0;
+    std::vector<resource_sync> caches;
     // Publication of our own node.
     bool self_published = false;
     uint32_t publish_attempts = 0;
@@ -61,6 +73,9 @@ public:
 
     // Called from poll() for every change to the peer set, in order.
     void set_diff_callback(diff_fn fn) { on_diff_ = std::move(fn); }
+    // Another resource to list and watch into `sink` (a watch cache store),
+    // which must outlive this object. Before the first poll().
+    void add_watch(resource_spec spec, reflector_sink& sink);
     // Publish (and keep published) our node's annotations and clear
     // NetworkUnavailable; retried with backoff until the API server accepts it.
     void publish_self(const self_publication& self);
@@ -87,7 +102,9 @@ private:
     sync_options opt_;
     std::unique_ptr<http_engine> http_;
     peer_table table_;
+    std::unique_ptr<node_sink> node_sink_;
     std::unique_ptr<reflector> reflector_;
+    std::vector<std::unique_ptr<reflector>> caches_;
     diff_fn on_diff_;
     std::optional<mac_addr> own_vtep_mac_;
 

@@ -71,4 +71,51 @@ std::vector<skipped_node> peer_table::skipped() const {
     return out;
 }
 
+node_sink::node_sink(peer_table& table, node_options opt, diff_fn on_diff, self_fn on_self)
+    : table_(table), opt_(std::move(opt)), on_diff_(std::move(on_diff)), on_self_(std::move(on_self)) {}
+
+bool node_sink::list_item(const rapidjson::Value& obj) {
+    auto info = classify_node(obj, opt_);
+    if (!info) {
+        VXR_LOG_WARN("k8s: list: skipping malformed Node: %s", info.err().c_str());
+        return false;
+    }
+    if (info->kind == node_kind::self && on_self_) on_self_(obj);
+    pending_.push_back(std::move(*info));
+    return true;
+}
+
+void node_sink::list_end() {
+    peer_diff diff = table_.replace_all(std::move(pending_));
+    pending_.clear();
+    VXR_LOG_INFO("k8s: nodes: %zu peers (+%zu ~%zu -%zu), %zu skipped", table_.peers().size(), diff.added.size(),
+                 diff.updated.size(), diff.removed.size(), table_.skipped_count());
+    report(diff);
+}
+
+bool node_sink::upsert(const rapidjson::Value& obj) {
+    auto info = classify_node(obj, opt_);
+    if (!info) {
+        VXR_LOG_WARN("k8s: watch: skipping malformed Node: %s", info.err().c_str());
+        return false;
+    }
+    if (info->kind == node_kind::self) {
+        if (on_self_) on_self_(obj);
+        return true;
+    }
+    peer_diff diff;
+    table_.upsert(*info, diff);
+    report(diff);
+    return true;
+}
+
+bool node_sink::remove(const rapidjson::Value& obj) {
+    std::string name = object_key(obj);
+    if (name == opt_.self_name) return true;
+    peer_diff diff;
+    table_.remove(name, diff);
+    report(diff);
+    return true;
+}
+
 }  // namespace vxr::control::k8s

@@ -4,6 +4,7 @@
 // route and outer-header template never blink.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -11,6 +12,7 @@
 
 #include "common/peer.hpp"
 #include "control/k8s/node_parse.hpp"
+#include "control/k8s/resource.hpp"
 
 namespace vxr::control::k8s {
 
@@ -48,6 +50,34 @@ public:
 private:
     std::unordered_map<std::string, peer_config> peers_;
     std::map<std::string, std::string> skipped_;  // ordered: stable status output
+};
+
+// The Node reflector's sink: classifies every Node by its flannel
+// annotations into the peer table and reports what changed, one diff per
+// watch event and one per complete list. Our own Node goes to on_self.
+class node_sink final : public reflector_sink {
+public:
+    using diff_fn = std::function<void(const peer_diff&)>;
+    using self_fn = std::function<void(const rapidjson::Value& node)>;
+
+    node_sink(peer_table& table, node_options opt, diff_fn on_diff, self_fn on_self);
+
+    void list_begin() override { pending_.clear(); }
+    bool list_item(const rapidjson::Value& obj) override;
+    void list_end() override;
+    bool upsert(const rapidjson::Value& obj) override;
+    bool remove(const rapidjson::Value& obj) override;
+
+private:
+    void report(const peer_diff& d) {
+        if (!d.empty() && on_diff_) on_diff_(d);
+    }
+
+    peer_table& table_;
+    node_options opt_;
+    diff_fn on_diff_;
+    self_fn on_self_;
+    std::vector<node_info> pending_;  // the list being read
 };
 
 }  // namespace vxr::control::k8s

@@ -33,12 +33,19 @@ std::string describe(const http_response& r) {
 
 }  // namespace
 
-reflector::reflector(http_engine& http, peer_table& table, reflector_options opt, diff_fn on_diff, self_fn on_self)
+std::string object_key(const Value& obj) {
+    const Value* meta = member(obj, "metadata");
+    std::string name = str_of(meta ? member(*meta, "name") : nullptr);
+    if (name.empty()) return name;
+    std::string ns = str_of(meta ? member(*meta, "namespace") : nullptr);
+    return ns.empty() ? name : ns + "/" + name;
+}
+
+reflector::reflector(http_engine& http, resource_spec spec, reflector_sink& sink, reflector_options opt)
     : http_(http),
-      table_(table),
+      spec_(std::move(spec)),
+      sink_(sink),
       opt_(std::move(opt)),
-      on_diff_(std::move(on_diff)),
-      on_self_(std::move(on_self)),
       backoff_(opt_.backoff, opt_.seed ? opt_.seed : std::random_device{}()),
       rng_(opt_.seed ? opt_.seed + 1 : std::random_device{}()) {
     if (opt_.watch_timeout_max_s < opt_.watch_timeout_min_s) opt_.watch_timeout_max_s = opt_.watch_timeout_min_s;
@@ -76,15 +83,23 @@ void reflector::fail(const std::string& what, int retry_after_s) {
 }
 
 void reflector::healthy() {
-    if (stats_.consecutive_errors) VXR_LOG_INFO("k8s: API server reachable again");
+    if (stats_.consecutive_errors) VXR_LOG_INFO("k8s: %s: API server reachable again", spec_.name.c_str());
     stats_.consecutive_errors = 0;
     backoff_.reset();
     stats_.last_sync = std::chrono::system_clock::now();
 }
 
+std::string reflector::query_prefix() const {
+    std::string q = spec_.path + "?";
+    if (!spec_.label_selector.empty()) q += "labelSelector=" + url_encode(spec_.label_selector) + "&";
+    if (!spec_.field_selector.empty()) q += "fieldSelector=" + url_encode(spec_.field_selector) + "&";
+    return q;
+}
+
 void reflector::start_list() {
     phase_ = phase::listing;
-    std::string target = "/api/v1/nodes?limit=" + std::to_string(opt_.page_limit);
+    if (continue_.empty()) sink_.list_begin();
+    std::string target = query_prefix() + "limit=" + std::to_string(opt_.page_limit);
     if (!continue_.empty()) target += "&continue=" + url_encode(continue_);
     http_request req;
     req.target = std::move(target);
@@ -94,12 +109,22 @@ void reflector::start_list() {
 
 void reflector::on_list_done(http_response&& r) {
     xfer_ = 0;
+    const std::string what = "list " + spec_.name + ": ";
     if (!r.ok()) {
         if (r.status == 401) http_.invalidate_token();
-        // An expired continue token (410) cannot be resumed: start over.
+        if (r.status == 410 && !continue_.empty()) {
+            // The continue token outlived its snapshot (etcd compaction):
+            // the pages so far are from a version we can no longer finish,
+            // so start a full list now, as client-go does.
+            ++stats_.gone;
+            VXR_LOG_INFO("k8s: %s: continue token expired (410), listing again from the start", spec_.name.c_str());
+            continue_.clear();
+            phase_ = phase::idle;
+            next_attempt_ = clock::time_point{};
+            return;
+        }
         continue_.clear();
-        pending_.clear();
-        fail("list nodes: " + describe(r), r.status == 429 ? r.retry_after_s : -1);
+        fail(what + describe(r), r.status == 429 ? r.retry_after_s : -1);
         return;
     }
     rapidjson::Document d;
@@ -108,43 +133,29 @@ void reflector::on_list_done(http_response&& r) {
     const Value* items = member(d, "items");
     if (d.HasParseError() || !items || !items->IsArray()) {
         continue_.clear();
-        pending_.clear();
-        fail("list nodes: response is not a NodeList");
+        fail(what + "response is not a " + spec_.kind + "List");
         return;
     }
     const Value* meta = member(d, "metadata");
     if (continue_.empty()) list_rv_ = str_of(meta ? member(*meta, "resourceVersion") : nullptr);
-    for (const auto& item : items->GetArray()) {
-        auto info = classify_node(item, opt_.node);
-        if (!info) {
-            ++stats_.malformed;
-            VXR_LOG_WARN("k8s: list: skipping malformed Node: %s", info.err().c_str());
-            continue;
-        }
-        if (info->kind == node_kind::self && on_self_) on_self_(item);
-        pending_.push_back(std::move(*info));
-    }
+    for (const auto& item : items->GetArray())
+        if (!sink_.list_item(item)) ++stats_.malformed;
     continue_ = str_of(meta ? member(*meta, "continue") : nullptr);
     if (!continue_.empty()) {
         start_list();
         return;
     }
     if (list_rv_.empty()) {
-        pending_.clear();
-        fail("list nodes: NodeList has no resourceVersion");
+        fail(what + spec_.kind + "List has no resourceVersion");
         return;
     }
-    peer_diff diff = table_.replace_all(std::move(pending_));
-    pending_.clear();
+    sink_.list_end();
     ++stats_.lists;
     stats_.synced = true;
     stats_.resource_version = list_rv_;
     need_list_ = false;
     healthy();
-    VXR_LOG_INFO("k8s: listed nodes at resourceVersion %s: %zu peers (+%zu ~%zu -%zu), %zu skipped",
-                 list_rv_.c_str(), table_.peers().size(), diff.added.size(), diff.updated.size(),
-                 diff.removed.size(), table_.skipped_count());
-    if (!diff.empty() && on_diff_) on_diff_(diff);
+    VXR_LOG_INFO("k8s: listed %s at resourceVersion %s", spec_.name.c_str(), list_rv_.c_str());
     start_watch();
 }
 
@@ -152,13 +163,15 @@ void reflector::start_watch() {
     phase_ = phase::watching;
     std::uniform_int_distribution<uint32_t> pick(opt_.watch_timeout_min_s, opt_.watch_timeout_max_s);
     uint32_t timeout_s = pick(rng_);
-    std::string target = "/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=" +
+    std::string target = query_prefix() + "watch=true&allowWatchBookmarks=true&resourceVersion=" +
                          url_encode(stats_.resource_version) + "&timeoutSeconds=" + std::to_string(timeout_s);
     http_request req;
     req.target = std::move(target);
     // The server ends the watch at timeoutSeconds; our own limit is only a
     // backstop for a server that forgets to.
     req.timeout = std::chrono::seconds(timeout_s + 30);
+    req.stall = opt_.watch_stall;
+    watch_deadline_ = clock::now() + req.timeout;
     splitter_.reset();
     watch_started_ = clock::now();
     watch_events_ = 0;
@@ -188,11 +201,12 @@ void reflector::start_watch() {
 void reflector::on_watch_done(http_response&& r) {
     xfer_ = 0;
     stats_.watch_connected = false;
+    const std::string what = "watch " + spec_.name + ": ";
     if (stream_gone_ || r.status == 410) {
         // Our resourceVersion was compacted away: only a fresh list can
         // tell us what we missed. No backoff: this is routine.
         ++stats_.gone;
-        VXR_LOG_INFO("k8s: watch: resourceVersion %s is too old (410 Gone), relisting",
+        VXR_LOG_INFO("k8s: watch %s: resourceVersion %s is too old (410 Gone), relisting", spec_.name.c_str(),
                      stats_.resource_version.c_str());
         phase_ = phase::idle;
         need_list_ = true;
@@ -201,20 +215,31 @@ void reflector::on_watch_done(http_response&& r) {
         return;
     }
     if (!stream_error_.empty()) {
-        fail("watch nodes: " + stream_error_);
+        fail(what + stream_error_);
+        return;
+    }
+    if (r.timed_out && r.status == 200 && clock::now() + std::chrono::seconds(1) < watch_deadline_) {
+        // Silent for watch_stall: the connection is dead even if TCP does
+        // not know it yet. Resume from where we were, at once.
+        ++stats_.stalls;
+        VXR_LOG_WARN("k8s: watch %s: no bytes for %lld s, restarting it from resourceVersion %s",
+                     spec_.name.c_str(), static_cast<long long>(opt_.watch_stall.count()),
+                     stats_.resource_version.c_str());
+        phase_ = phase::idle;
+        next_attempt_ = clock::time_point{};
         return;
     }
     if (!r.ok()) {
         if (r.status == 401) http_.invalidate_token();
-        fail("watch nodes: " + describe(r), r.status == 429 ? r.retry_after_s : -1);
+        fail(what + describe(r), r.status == 429 ? r.retry_after_s : -1);
         return;
     }
     if (watch_events_ == 0 && clock::now() - watch_started_ < opt_.min_watch_duration) {
-        fail("watch nodes: closed after less than a second with no events");
+        fail(what + "closed after less than a second with no events");
         return;
     }
     // A clean close (timeoutSeconds reached): resume where we were.
-    VXR_LOG_DEBUG("k8s: watch closed after %llu events, resuming at %s",
+    VXR_LOG_DEBUG("k8s: watch %s closed after %llu events, resuming at %s", spec_.name.c_str(),
                   static_cast<unsigned long long>(watch_events_), stats_.resource_version.c_str());
     healthy();
     phase_ = phase::idle;
@@ -226,14 +251,14 @@ bool reflector::on_watch_line(std::string_view line) {
     d.Parse(line.data(), line.size());
     if (d.HasParseError() || !d.IsObject()) {
         ++stats_.malformed;
-        VXR_LOG_WARN("k8s: watch: skipping malformed event (%zu bytes)", line.size());
+        VXR_LOG_WARN("k8s: watch %s: skipping malformed event (%zu bytes)", spec_.name.c_str(), line.size());
         return true;
     }
     std::string type = str_of(member(d, "type"));
     const Value* obj = member(d, "object");
     if (!obj || !obj->IsObject()) {
         ++stats_.malformed;
-        VXR_LOG_WARN("k8s: watch: skipping %s event without an object", type.c_str());
+        VXR_LOG_WARN("k8s: watch %s: skipping %s event without an object", spec_.name.c_str(), type.c_str());
         return true;
     }
     if (type == "ERROR") {
@@ -255,45 +280,25 @@ bool reflector::on_watch_line(std::string_view line) {
     if (type == "BOOKMARK") {
         if (!rv.empty()) stats_.resource_version = rv;
     } else if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") {
-        if (!str_of(meta ? member(*meta, "name") : nullptr).size()) {
+        if (str_of(meta ? member(*meta, "name") : nullptr).empty()) {
             ++stats_.malformed;
-            VXR_LOG_WARN("k8s: watch: skipping %s event for a Node without a name", type.c_str());
+            VXR_LOG_WARN("k8s: watch %s: skipping %s event for a %s without a name", spec_.name.c_str(), type.c_str(),
+                         spec_.kind.c_str());
             return true;
         }
-        apply(*obj, type == "DELETED");
+        bool ok = type == "DELETED" ? sink_.remove(*obj) : sink_.upsert(*obj);
+        if (!ok) ++stats_.malformed;
+        // The stream moved on even past an object we could not use.
         if (!rv.empty()) stats_.resource_version = rv;
     } else {
         ++stats_.malformed;
-        VXR_LOG_WARN("k8s: watch: skipping event of unknown type '%s'", type.c_str());
+        VXR_LOG_WARN("k8s: watch %s: skipping event of unknown type '%s'", spec_.name.c_str(), type.c_str());
         return true;
     }
     ++stats_.events;
     if (watch_events_++ == 0) healthy();
     else stats_.last_sync = std::chrono::system_clock::now();
     return true;
-}
-
-void reflector::apply(const Value& obj, bool deleted) {
-    peer_diff diff;
-    if (deleted) {
-        const Value* meta = member(obj, "metadata");
-        std::string name = str_of(meta ? member(*meta, "name") : nullptr);
-        if (name == opt_.node.self_name) return;
-        table_.remove(name, diff);
-    } else {
-        auto info = classify_node(obj, opt_.node);
-        if (!info) {
-            ++stats_.malformed;
-            VXR_LOG_WARN("k8s: watch: skipping malformed Node: %s", info.err().c_str());
-            return;
-        }
-        if (info->kind == node_kind::self) {
-            if (on_self_) on_self_(obj);
-            return;
-        }
-        table_.upsert(*info, diff);
-    }
-    if (!diff.empty() && on_diff_) on_diff_(diff);
 }
 
 }  // namespace vxr::control::k8s

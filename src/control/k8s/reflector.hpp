@@ -1,29 +1,29 @@
-// The Node list+watch loop, shaped like client-go's reflector: a paginated
-// list, then a watch from the list's resourceVersion with bookmarks; resume
-// from the last seen resourceVersion after a clean close; relist on 410 Gone;
-// exponential backoff with jitter on errors; honour 429 Retry-After.
-// Driven by step() on the thread that owns the http_engine.
+// One list+watch loop for any resource, shaped like client-go's reflector: a
+// paginated list (a fresh list when a continue token expires), then a watch
+// from the list's resourceVersion with bookmarks and a randomised timeout;
+// resume from the last seen resourceVersion after a clean close; relist on
+// 410 Gone (HTTP or in-stream); exponential backoff with jitter on errors;
+// honour 429 Retry-After; a watch that delivers no bytes for watch_stall is
+// restarted. resourceVersion stays an opaque string. What it reads goes to a
+// reflector_sink, which decodes. Driven by step() on the thread that owns
+// the http_engine.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <random>
 #include <string>
-#include <vector>
 
 #include <rapidjson/document.h>
 
 #include "control/k8s/backoff.hpp"
 #include "control/k8s/http.hpp"
 #include "control/k8s/line_splitter.hpp"
-#include "control/k8s/node_parse.hpp"
-#include "control/k8s/peer_table.hpp"
+#include "control/k8s/resource.hpp"
 
 namespace vxr::control::k8s {
 
 struct reflector_options {
-    node_options node;
     uint32_t page_limit = 500;           // client-go's default page size
     uint32_t watch_timeout_min_s = 300;  // client-go picks [5, 10) min so all
     uint32_t watch_timeout_max_s = 600;  // clients do not reconnect together
@@ -32,6 +32,10 @@ struct reflector_options {
     // error (backoff), so a server that closes at once cannot make us spin.
     std::chrono::milliseconds min_watch_duration{1000};
     std::chrono::seconds max_retry_after{300};
+    // The API server sends a bookmark about once a minute on a watch that
+    // asked for them, so three minutes without a byte means a dead stream
+    // (a half-open TCP connection, a stuck proxy).
+    std::chrono::seconds watch_stall{180};
     backoff_params backoff;
     uint64_t seed = 0;  // 0 = random
 };
@@ -48,16 +52,15 @@ struct reflector_stats {
     uint64_t watches = 0;         // watch requests started
     uint64_t events = 0;          // valid watch events applied (bookmarks included)
     uint64_t malformed = 0;       // events / objects logged and skipped
-    uint64_t gone = 0;            // 410s (HTTP or in-stream)
+    uint64_t gone = 0;            // 410s (HTTP or in-stream, list continue included)
+    uint64_t stalls = 0;          // watches restarted for want of bytes
 };
 
 class reflector {
 public:
     using clock = std::chrono::steady_clock;
-    using diff_fn = std::function<void(const peer_diff&)>;
-    using self_fn = std::function<void(const rapidjson::Value& node)>;
 
-    reflector(http_engine& http, peer_table& table, reflector_options opt, diff_fn on_diff, self_fn on_self);
+    reflector(http_engine& http, resource_spec spec, reflector_sink& sink, reflector_options opt);
     ~reflector();
     reflector(const reflector&) = delete;
     reflector& operator=(const reflector&) = delete;
@@ -66,6 +69,7 @@ public:
     // needs to be called even without network activity.
     clock::time_point step(clock::time_point now);
     const reflector_stats& stats() const { return stats_; }
+    const resource_spec& spec() const { return spec_; }
 
 private:
     enum class phase { idle, listing, watching };
@@ -77,13 +81,12 @@ private:
     bool on_watch_line(std::string_view line);
     void fail(const std::string& what, int retry_after_s = -1);
     void healthy();
-    void apply(const rapidjson::Value& obj, bool deleted);
+    std::string query_prefix() const;
 
     http_engine& http_;
-    peer_table& table_;
+    resource_spec spec_;
+    reflector_sink& sink_;
     reflector_options opt_;
-    diff_fn on_diff_;
-    self_fn on_self_;
     backoff backoff_;
     std::mt19937_64 rng_;
     line_splitter splitter_;
@@ -95,8 +98,8 @@ private:
     bool need_list_ = true;
     std::string continue_;
     std::string list_rv_;
-    std::vector<node_info> pending_;
     clock::time_point watch_started_{};
+    clock::time_point watch_deadline_{};  // our backstop timeout of the current watch
     uint64_t watch_events_ = 0;
     bool stream_gone_ = false;          // in-stream 410 seen
     std::string stream_error_;          // in-stream non-410 ERROR / broken stream

@@ -5,7 +5,7 @@
 //
 // Daemon call sequence:
 //   auto cfg = k8s::in_cluster_config();               // or load_kubeconfig()
-//   auto s = k8s::cluster_sync::create(*cfg, opts);     // opts.watch.node = {prefix, vni, node name}
+//   auto s = k8s::cluster_sync::create(*cfg, opts);     // opts.node = {prefix, vni, node name}
 //   k8s::sync_thread t(std::move(*s));
 //   t.start();
 //   ... once t.status().synced: mac = t.status().own_vtep_mac.value_or(fresh_mac)

@@ -41,9 +41,9 @@ result<void> k8s_bridge::start() {
     if (!client) return make_error("kubernetes: " + client.err());
     source_ = client->source + " -> " + client->server;
     k8s::sync_options o;
-    o.watch.node.prefix = kcfg_.annotation_prefix;
-    o.watch.node.vni = cfg_.vni;
-    o.watch.node.self_name = cfg_.node_name;
+    o.node.prefix = kcfg_.annotation_prefix;
+    o.node.vni = cfg_.vni;
+    o.node.self_name = cfg_.node_name;
     auto s = k8s::cluster_sync::create(*client, std::move(o));
     if (!s) return make_error("kubernetes: " + s.err());
     thread_ = std::make_unique<k8s::sync_thread>(std::move(*s));
