@@ -29,13 +29,19 @@ constexpr int k_exit_refused = 1;
 constexpr int k_exit_unreachable = 2;
 constexpr int k_exit_usage = 64;
 constexpr const char* k_default_socket = "/run/vxroute/vxrouted.sock";
-constexpr const char* k_show_targets[] = {"ports", "routes", "peers", "neighbors", "pods", "counters", "config", "k8s"};
+constexpr const char* k_show_targets[] = {"ports",    "routes",    "peers",        "neighbors",
+                                          "pods",     "counters",  "config",       "k8s",
+                                          "services", "endpoints", "cluster-pods", "namespaces",
+                                          "policies"};
 
 constexpr const char* k_usage =
     "usage: vxroutectl [-s SOCKET] [--json] COMMAND\n"
     "\n"
     "commands:\n"
     "  show ports|routes|peers|neighbors|pods|counters|config|k8s\n"
+    "  show services|endpoints|cluster-pods|namespaces|policies\n"
+    "                     the watch cache (kubernetes.watch): Services, EndpointSlices,\n"
+    "                     every Pod of the cluster, Namespaces, NetworkPolicies\n"
     "  pod add name=NAME ip=IP (netns=NS [ifname=IF] | devargs=DEVARGS [mac=MAC])\n"
     "  pod del NAME\n"
     "  peer add node_ip=IP vtep_mac=MAC pod_cidr=CIDR [name=NAME]\n"
@@ -91,7 +97,8 @@ std::string build_request(const std::vector<std::string>& words) {
     if (words.empty()) throw usage_error{"missing command"};
     const std::string& verb = words[0];
     if (verb == "show") {
-        if (words.size() != 2) throw usage_error{"show takes exactly one of ports|routes|peers|neighbors|pods|counters|config"};
+        if (words.size() != 2) throw usage_error{"show takes exactly one of ports|routes|peers|neighbors|pods|counters|config|k8s|"
+                                                   "services|endpoints|cluster-pods|namespaces|policies"};
         if (std::find_if(std::begin(k_show_targets), std::end(k_show_targets),
                          [&](const char* t) { return words[1] == t; }) == std::end(k_show_targets))
             throw usage_error{"cannot show \"" + words[1] + "\""};

@@ -31,7 +31,8 @@ except ImportError:
 # Capabilities vxrouted needs (the DaemonSet comments say why, one by one).
 K_CAPS = {"IPC_LOCK", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"}
 K_METRICS_PORT = 9464
-# What src/control/k8s calls; checked against the source below.
+# What src/control/k8s calls for Nodes; checked against the source below.
+# The watch cache's resources add list/watch each (from the ConfigMap).
 K_RBAC = {("", "nodes"): {"get", "list", "watch"}, ("", "nodes/status"): {"patch"}}
 K_PATCH_FILE = "vxroute-pci-patch.yaml"  # the documented privileged option
 
@@ -186,6 +187,25 @@ def main():
               g.get("path") == path and port == K_METRICS_PORT, f"{vx.get(probe)}")
 
     # --- RBAC, checked against the API calls in the source -----------------------
+    # The watch cache's resources, from the X-macro in resource.hpp: plural -> API group.
+    res_hpp = open(os.path.join(root, "src", "control", "k8s", "resource.hpp")).read()
+    cacheable = {}
+    for plural, path in re.findall(r'"(\w+)",\s*"\w+",\s*\\?\s*"(/apis?/[^"]+)"', res_hpp):
+        parts = path.strip("/").split("/")
+        cacheable[plural] = "" if parts[0] == "api" else parts[1]
+    check("resource.hpp lists the five cached resources",
+          set(cacheable) == {"services", "endpointslices", "pods", "namespaces", "networkpolicies"}, f"{cacheable}")
+    watched = set()
+    for (kind, _), o in objs.items():
+        if kind != "ConfigMap":
+            continue
+        for text in o.get("data", {}).values():
+            try:
+                cfg = json.loads(text)
+            except ValueError:
+                continue
+            for w in cfg.get("kubernetes", {}).get("watch", []):
+                watched.add((cacheable.get(w, "?"), w))
     sa = spec.get("serviceAccountName")
     check("ServiceAccount exists", ("ServiceAccount", sa) in objs, f"serviceAccountName {sa}")
     role = objs.get(("ClusterRole", "vxroute"))
@@ -195,8 +215,12 @@ def main():
             for g in rule.get("apiGroups", []):
                 for res in rule.get("resources", []):
                     got.setdefault((g, res), set()).update(rule.get("verbs", []))
-        check("ClusterRole: exactly nodes get/list/watch and nodes/status patch",
-              got == K_RBAC, f"rules {({k: sorted(v) for k, v in got.items()})}")
+        want = {k: set(v) for k, v in K_RBAC.items()}
+        for group, res in watched:
+            want.setdefault((group, res), set()).update({"list", "watch"})
+        check("ClusterRole: exactly nodes get/list/watch, nodes/status patch and list/watch of what the "
+              f"ConfigMap watches ({', '.join(sorted(r for _, r in watched)) or 'nothing else'})",
+              got == want, f"rules {({k: sorted(v) for k, v in got.items()})}, want {({k: sorted(v) for k, v in want.items()})}")
         check("ClusterRole: no wildcards, no secrets", "*" not in json.dumps(role["rules"]) and
               "secrets" not in json.dumps(role["rules"]), "wildcard or secrets")
     binding = objs.get(("ClusterRoleBinding", "vxroute"))
@@ -207,14 +231,16 @@ def main():
     for f in glob.glob(os.path.join(root, "src", "**", "*.cpp"), recursive=True):
         src += open(f).read()
     calls = {
-        ("", "nodes", "list/watch"): '"/api/v1/nodes?' in src,
+        ("", "nodes", "list/watch"): 'resource_spec{"nodes", "Node", "/api/v1/nodes"' in src,
         ("", "nodes", "get"): '"/api/v1/nodes/" + url_encode' in src,
         ("", "nodes/status", "patch"): '"/status"' in src and 'req.method = "PATCH"' in src,
     }
     check("source makes the node calls the role allows (list/watch, get, status patch)", all(calls.values()),
           f"{calls}")
     other = sorted(set(re.findall(r'"/apis?/[^"?]*', src)) - {'"/api/v1/nodes', '"/api/v1/nodes/'})
-    check("source calls no other API path (so no pods or other rights are needed)", not other, f"{other}")
+    check("source calls no other API path outside the watch cache's resource list", not other, f"{other}")
+    check("every watched resource is one the watch cache knows (resource.hpp)",
+          all(w in cacheable for _, w in watched), f"watched {sorted(watched)}, known {sorted(cacheable)}")
 
     # --- wiring: config per node, CNI install, shared paths ----------------------
     check('vxrouted args: -c /etc/vxroute/$(NODE_NAME).json', vx.get("args") == ["-c", "/etc/vxroute/$(NODE_NAME).json"],

@@ -4,7 +4,10 @@
 # section and no "peers", talking to the fake API server of the k8s tests
 # (tests/k8s/fixture/apiserver.py). Node objects appear -> pods reach each
 # other; node-b's Node is deleted -> node-a withdraws the route; each node
-# PATCHes its own Node with flannel's annotations.
+# PATCHes its own Node with flannel's annotations. The watch cache: every
+# resource in kubernetes.watch created, updated and deleted in the fixture
+# shows up in `vxroutectl show services|endpoints|cluster-pods|namespaces|
+# policies` as it changes.
 # usage: tests/e2e/k8s_nodes.sh     (root; prints "ok - NAME" / "not ok - NAME")
 set -euo pipefail
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && { echo "usage: $0"; exit 0; }
@@ -168,7 +171,8 @@ EOF
 import json, sys
 c = json.load(open(sys.argv[1]))
 c.pop("peers", None)
-c["kubernetes"] = {"kubeconfig": sys.argv[3], "annotation_prefix": "flannel.alpha.coreos.com", "publish": True}
+c["kubernetes"] = {"kubeconfig": sys.argv[3], "annotation_prefix": "flannel.alpha.coreos.com", "publish": True,
+                   "watch": ["services", "endpointslices", "pods", "namespaces", "networkpolicies"]}
 json.dump(c, open(sys.argv[2], "w"))
 PY
   done
@@ -219,6 +223,69 @@ eventually() {
 }
 
 ping_fails() { ! tb_ping "$1" "$2" 2 >/dev/null 2>&1; }
+
+# cache_check VIEW PYTHON_EXPR: the expression holds on node-a's
+# `vxroutectl --json show VIEW` (v: the list of cached objects).
+cache_check() {
+  local out
+  out=$(tb_ctl a --json show "$1") || return 1
+  python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; sys.exit(0 if eval(sys.argv[3]) else "show " + sys.argv[2] + ": " + sys.argv[1][:800])' \
+    "$out" "$1" "$2"
+}
+
+# fx_object RESOURCE JSON: create or replace one object in the fixture.
+fx_object() { fx upsert "{\"resource\":\"$1\",\"object\":$2}" >/dev/null; }
+
+# The watch cache follows create, update and delete of each resource.
+cache_checks() {
+  local n
+  for n in services endpointslices pods namespaces networkpolicies; do
+    tb_check "watch cache: $n listed and watched" \
+      eventually 15 k8s_check a 'any(c["resource"] == "'"$n"'" and c["synced"] and c["watch_connected"] for c in v["caches"])' || true
+  done
+  tb_check "show services: empty before any Service" cache_check services 'v == []' || true
+
+  fx_object namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop","labels":{"team":"a","kubernetes.io/metadata.name":"shop"}}}'
+  fx_object services '{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"shop","labels":{"app":"web"}},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"ipFamilies":["IPv4"],"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":"http"}],"sessionAffinity":"None","internalTrafficPolicy":"Cluster"}}'
+  fx_object endpointslices '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"web-abc12","namespace":"shop","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","ports":[{"name":"http","protocol":"TCP","port":8080}],"endpoints":[{"addresses":["10.244.1.5"],"conditions":{"ready":true,"serving":true,"terminating":false},"nodeName":"node-a"}]}'
+  fx_object pods '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-0","namespace":"shop","uid":"0b7c5f0e-1111-4c1e-9c55-000000000001","labels":{"app":"web"}},"spec":{"nodeName":"node-a","containers":[{"name":"web","image":"nginx","ports":[{"name":"http","containerPort":8080,"protocol":"TCP"}]}]},"status":{"phase":"Running","podIP":"10.244.1.5","podIPs":[{"ip":"10.244.1.5"}]}}'
+  fx_object networkpolicies '{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"payment-isolation","namespace":"shop"},"spec":{"podSelector":{"matchLabels":{"app":"payment-service"}},"policyTypes":["Ingress","Egress"],"ingress":[{"from":[{"podSelector":{"matchLabels":{"app":"order-service"}}}],"ports":[{"protocol":"TCP","port":8080}]}],"egress":[{"to":[{"podSelector":{"matchLabels":{"app":"db-service"}}}],"ports":[{"protocol":"TCP","port":5432}]}]}}'
+  tb_check "created: show namespaces has shop with its labels" \
+    eventually 10 cache_check namespaces 'any(o["name"] == "shop" and o["labels"].get("team") == "a" for o in v)' || true
+  tb_check "created: show services has shop/web, ClusterIP 10.96.0.10, port 80 -> http" \
+    eventually 10 cache_check services 'any(o["namespace"] == "shop" and o["name"] == "web" and "10.96.0.10" in o["cluster_ips"] and o["ports"][0]["port"] == 80 for o in v)' || true
+  tb_check "created: show endpoints has web-abc12 for Service web, 10.244.1.5 ready" \
+    eventually 10 cache_check endpoints 'any(o["service_name"] == "web" and o["endpoints"][0]["addresses"] == ["10.244.1.5"] for o in v)' || true
+  tb_check "created: show cluster-pods has shop/web-0 on node-a with IP 10.244.1.5" \
+    eventually 10 cache_check cluster-pods 'any(o["name"] == "web-0" and o["node_name"] == "node-a" and "10.244.1.5" in o["pod_ips"] for o in v)' || true
+  tb_check "created: show policies has payment-isolation with both policy types" \
+    eventually 10 cache_check policies 'any(o["name"] == "payment-isolation" and len(o["policy_types"]) == 2 for o in v)' || true
+
+  fx_object services '{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"shop","labels":{"app":"web"}},"spec":{"type":"NodePort","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"ipFamilies":["IPv4"],"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":"http","nodePort":30080}],"sessionAffinity":"None","externalTrafficPolicy":"Cluster"}}'
+  fx_object pods '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-0","namespace":"shop","uid":"0b7c5f0e-1111-4c1e-9c55-000000000001","labels":{"app":"web","tier":"front"}},"spec":{"nodeName":"node-a","containers":[{"name":"web","image":"nginx","ports":[{"name":"http","containerPort":8080,"protocol":"TCP"}]}]},"status":{"phase":"Running","podIP":"10.244.1.5","podIPs":[{"ip":"10.244.1.5"}]}}'
+  tb_check "updated: show services has web as NodePort 30080" \
+    eventually 10 cache_check services 'any(o["name"] == "web" and o["ports"][0]["node_port"] == 30080 for o in v)' || true
+  tb_check "updated: show cluster-pods has web-0 with its new label" \
+    eventually 10 cache_check cluster-pods 'any(o["name"] == "web-0" and o["labels"].get("tier") == "front" for o in v)' || true
+
+  fx upsert '{"resource":"services","object":{"apiVersion":"v1","kind":"Service","metadata":{"name":"broken","namespace":"shop"},"spec":{"type":"Teleport","ports":[{"port":99999}]}}}' >/dev/null
+  tb_check "a Service that does not decode is counted, skipped and named in the log" \
+    eventually 10 k8s_check a 'any(c["resource"] == "services" and c["decode_errors"] >= 1 for c in v["caches"])' || true
+  tb_check "the log names the undecodable Service shop/broken" grep -q "shop/broken" "$TB_TMP/node-a.log" || true
+
+  fx delete '{"resource":"services","namespace":"shop","name":"web"}' >/dev/null
+  fx delete '{"resource":"endpointslices","namespace":"shop","name":"web-abc12"}' >/dev/null
+  fx delete '{"resource":"pods","namespace":"shop","name":"web-0"}' >/dev/null
+  fx delete '{"resource":"networkpolicies","namespace":"shop","name":"payment-isolation"}' >/dev/null
+  fx delete '{"resource":"namespaces","name":"shop"}' >/dev/null
+  tb_check "deleted: show services has no web" eventually 10 cache_check services 'not any(o["name"] == "web" for o in v)' || true
+  tb_check "deleted: show endpoints, cluster-pods, policies, namespaces are empty" eventually 10 caches_empty || true
+}
+
+caches_empty() {
+  local w
+  for w in endpoints cluster-pods policies namespaces; do cache_check "$w" 'v == []' || return 1; done
+}
 
 # patched NAME VTEP IP: the fixture received a PATCH of NAME's status whose
 # annotations carry our backend-data (VNI 1, VtepMAC), public-ip, backend-type.
@@ -278,6 +345,8 @@ main() {
   for n in a b; do
     tb_check "node-$n: show k8s says self_published" eventually 30 k8s_check "$n" 'v["self_published"]' || true
   done
+
+  cache_checks
 
   # API server unreachable: forwarding continues with the last known peers,
   # and show k8s reports the errors; once it is back the watch resumes.

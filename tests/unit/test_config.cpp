@@ -105,7 +105,7 @@ bool same(const config& a, const config& b) {
     if (a.kubernetes) {
         const auto &x = *a.kubernetes, &y = *b.kubernetes;
         if (x.kubeconfig != y.kubeconfig || x.in_cluster != y.in_cluster ||
-            x.annotation_prefix != y.annotation_prefix || x.publish != y.publish)
+            x.annotation_prefix != y.annotation_prefix || x.publish != y.publish || x.watch != y.watch)
             return false;
     }
     return a.node_name == b.node_name && a.node_ip == b.node_ip && a.underlay_gateway == b.underlay_gateway && a.cluster_cidr == b.cluster_cidr &&
@@ -231,7 +231,8 @@ TEST(config, kubernetes_defaults) {
 
 TEST(config, kubernetes_round_trip) {
     for (const char* k : {R"({"in_cluster": true})", R"({"kubeconfig": "/a b/k\\\"c", "publish": false})",
-                          R"({"kubeconfig": "k", "annotation_prefix": "x-1.example"})"}) {
+                          R"({"kubeconfig": "k", "annotation_prefix": "x-1.example"})",
+                          R"({"in_cluster": true, "watch": ["pods", "services"]})"}) {
         auto a = parse_config(with("kubernetes", k));
         ASSERT_TRUE(a.ok()) << a.err();
         auto b = parse_config(to_json(*a));
@@ -239,6 +240,27 @@ TEST(config, kubernetes_round_trip) {
         EXPECT_TRUE(same(*a, *b)) << to_json(*a);
         EXPECT_EQ(to_json(*b), to_json(*a));
     }
+}
+
+TEST(config, kubernetes_watch_names_the_resources_of_the_watch_cache) {
+    auto none = parse_config(with("kubernetes", R"({"in_cluster": true})"));
+    ASSERT_TRUE(none.ok()) << none.err();
+    EXPECT_TRUE(none->kubernetes->watch.empty()) << "default: Nodes only";
+    auto all = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": ["services", "endpointslices", "pods",
+                                                  "namespaces", "networkpolicies"]})"));
+    ASSERT_TRUE(all.ok()) << all.err();
+    EXPECT_EQ(all->kubernetes->watch.size(), 5u);
+    auto unknown = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": ["pods", "service"]})"));
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_NE(unknown.err().find("kubernetes.watch[1]: unknown resource \"service\" (one of services, endpointslices"),
+              std::string::npos)
+        << unknown.err();
+    auto twice = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": ["pods", "pods"]})"));
+    ASSERT_FALSE(twice.ok());
+    EXPECT_NE(twice.err().find("kubernetes.watch[1]: \"pods\" is listed twice"), std::string::npos) << twice.err();
+    auto not_string = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": [1]})"));
+    ASSERT_FALSE(not_string.ok());
+    EXPECT_NE(not_string.err().find("kubernetes.watch[0]"), std::string::npos) << not_string.err();
 }
 
 TEST(config, validate_kubernetes_catches_changes_made_in_code) {

@@ -134,6 +134,17 @@ metrics_input sample_input(bool with_k8s) {
         k.sync.last_sync = std::chrono::system_clock::time_point(std::chrono::seconds(1700000100));
         k.sync.watches = 2;
         k.peers_added = 1;
+        // One cached resource: 3 lists (2 relists), 2 changes at 0.3 ms and 40 ms.
+        vxr::control::k8s::reflector_stats w;
+        w.synced = true;
+        w.lists = 3;
+        w.malformed = 1;
+        k.sync.caches.push_back({"services", w});
+        vxr::control::k8s::store_stats st;
+        st.objects = 7;
+        st.latency.add(std::chrono::microseconds(300));
+        st.latency.add(std::chrono::milliseconds(40));
+        k.caches.push_back({"services", st});
         in.k8s = k;
     }
     in.ready = true;
@@ -168,7 +179,11 @@ parsed parse(const std::string& text) {
             p.order.push_back(family);
         } else {
             const auto end = l.find_first_of("{ ");
-            const std::string name = l.substr(0, end);
+            std::string name = l.substr(0, end);
+            // A histogram's series are <family>_bucket, _sum and _count.
+            if (p.type[family] == "histogram")
+                for (const char* suffix : {"_bucket", "_sum", "_count"})
+                    if (name == family + suffix) name = family;
             if (name != family) p.errors.push_back("sample " + name + " outside its family (" + family + ")");
             const auto value_at = l.rfind(' ');
             const std::string series = l.substr(0, value_at);
@@ -185,7 +200,7 @@ TEST(render_metrics, format_rules) {
     ASSERT_FALSE(p.type.empty());
     for (const auto& [name, type] : p.type) {
         EXPECT_EQ(name.rfind("vxroute_", 0), 0u) << name;
-        ASSERT_TRUE(type == "counter" || type == "gauge") << name << " " << type;
+        ASSERT_TRUE(type == "counter" || type == "gauge" || type == "histogram") << name << " " << type;
         const bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
         EXPECT_EQ(type == "counter", total) << name << ": counters and only counters end in _total";
         EXPECT_FALSE(p.help.at(name).empty()) << name;
@@ -231,6 +246,19 @@ TEST(render_metrics, families_and_values) {
     EXPECT_EQ(v("vxroute_k8s_last_sync_timestamp_seconds"), "1700000100");
     EXPECT_EQ(v("vxroute_k8s_watches_total"), "2");
     EXPECT_EQ(v("vxroute_k8s_peer_changes_total{change=\"added\"}"), "1");
+    // The watch cache, per resource.
+    EXPECT_EQ(v("vxroute_k8s_cache_synced{resource=\"services\"}"), "1");
+    EXPECT_EQ(v("vxroute_k8s_cache_objects{resource=\"services\"}"), "7");
+    EXPECT_EQ(v("vxroute_k8s_cache_relists_total{resource=\"services\"}"), "2");
+    EXPECT_EQ(v("vxroute_k8s_cache_decode_errors_total{resource=\"services\"}"), "1");
+    // Buckets are cumulative: 0.3 ms is in le=0.0005, 40 ms from le=0.05 on.
+    EXPECT_EQ(p.type.at("vxroute_k8s_cache_event_latency_seconds"), "histogram");
+    EXPECT_EQ(v("vxroute_k8s_cache_event_latency_seconds_bucket{resource=\"services\",le=\"0.0005\"}"), "1");
+    EXPECT_EQ(v("vxroute_k8s_cache_event_latency_seconds_bucket{resource=\"services\",le=\"0.025\"}"), "1");
+    EXPECT_EQ(v("vxroute_k8s_cache_event_latency_seconds_bucket{resource=\"services\",le=\"0.05\"}"), "2");
+    EXPECT_EQ(v("vxroute_k8s_cache_event_latency_seconds_bucket{resource=\"services\",le=\"+Inf\"}"), "2");
+    EXPECT_EQ(v("vxroute_k8s_cache_event_latency_seconds_count{resource=\"services\"}"), "2");
+    EXPECT_EQ(v("vxroute_k8s_cache_event_latency_seconds_sum{resource=\"services\"}"), "0.0403");
 }
 
 TEST(render_metrics, without_kubernetes) {

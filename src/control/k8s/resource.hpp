@@ -2,7 +2,9 @@
 // Thread: the k8s sync thread.
 #pragma once
 
+#include <array>
 #include <string>
+#include <string_view>
 
 #include <rapidjson/document.h>
 
@@ -28,6 +30,11 @@ struct resource_spec {
     X(namespaces, namespace_info, decode_namespace, "namespaces", "Namespace", "/api/v1/namespaces")      \
     X(networkpolicies, network_policy, decode_network_policy, "networkpolicies", "NetworkPolicy",        \
       "/apis/networking.k8s.io/v1/networkpolicies")
+
+// The names a configuration may list under kubernetes.watch.
+#define VXR_K8S_NAME(id, type, decode, plural, kind, path) std::string_view(plural),
+inline constexpr std::array k_cached_resource_names{VXR_K8S_CACHED_RESOURCES(VXR_K8S_NAME)};
+#undef VXR_K8S_NAME
 
 // Receives what a reflector reads, in order. Decoding is the sink's job; a
 // false return means the object was malformed, already logged with its

@@ -318,13 +318,19 @@ result<void> parse_neighbor_object(const json& v, const std::string& path, neigh
 }
 
 result<void> parse_kubernetes_object(const json& v, const std::string& path, kubernetes_config& k) {
-    VXR_TRY(check_object(v, path, {"kubeconfig", "in_cluster", "annotation_prefix", "publish"}));
+    VXR_TRY(check_object(v, path, {"kubeconfig", "in_cluster", "annotation_prefix", "publish", "watch"}));
     auto kubeconfig = get(v, path, "kubeconfig");
     VXR_TRY(read(kubeconfig, k.kubeconfig));
     if (kubeconfig.v && k.kubeconfig.empty()) return fail(kubeconfig.path, "must not be empty");
     VXR_TRY(read(get(v, path, "in_cluster"), k.in_cluster));
     VXR_TRY(read(get(v, path, "annotation_prefix"), k.annotation_prefix));
     VXR_TRY(read(get(v, path, "publish"), k.publish));
+    VXR_TRY(read_array(get(v, path, "watch"), [&](const json& e, const std::string& p) -> result<void> {
+        std::string s;
+        VXR_TRY(read(field{&e, p}, s));
+        k.watch.push_back(std::move(s));
+        return {};
+    }));
     return validate_kubernetes(k);
 }
 

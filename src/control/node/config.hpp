@@ -46,6 +46,10 @@ struct kubernetes_config {
     bool in_cluster = false; // service account of the pod we run in
     std::string annotation_prefix = "flannel.alpha.coreos.com";
     bool publish = true;     // PATCH our own Node's annotations once synced
+    // Resources held in the watch cache besides Nodes (names as in
+    // k8s::k_cached_resource_names: services, endpointslices, pods,
+    // namespaces, networkpolicies). Empty: Nodes only.
+    std::vector<std::string> watch;
 };
 
 struct config {

@@ -121,6 +121,10 @@ std::string to_json(const config& c) {
         kv(w, "annotation_prefix", k->annotation_prefix);
         w.Key("publish");
         w.Bool(k->publish);
+        w.Key("watch");
+        w.StartArray();
+        for (const auto& r : k->watch) w.String(r.data(), static_cast<rapidjson::SizeType>(r.size()));
+        w.EndArray();
         w.EndObject();
     }
     w.EndObject();

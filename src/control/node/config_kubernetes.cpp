@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "control/k8s/resource.hpp"
 #include "control/node/config.hpp"
 
 namespace vxr::control {
@@ -45,6 +46,18 @@ result<void> validate_kubernetes(const kubernetes_config& k) {
     if (!dns_subdomain(k.annotation_prefix))
         return make_error("kubernetes.annotation_prefix: not a DNS subdomain (lowercase letters, digits, '-', '.'; "
                           "at most 253 characters): \"" + k.annotation_prefix + "\"");
+    for (size_t i = 0; i < k.watch.size(); ++i) {
+        const std::string path = "kubernetes.watch[" + std::to_string(i) + "]";
+        bool known = false;
+        std::string names;
+        for (auto n : k8s::k_cached_resource_names) {
+            known |= n == k.watch[i];
+            names += (names.empty() ? "" : ", ") + std::string(n);
+        }
+        if (!known) return make_error(path + ": unknown resource \"" + k.watch[i] + "\" (one of " + names + ")");
+        for (size_t j = 0; j < i; ++j)
+            if (k.watch[j] == k.watch[i]) return make_error(path + ": \"" + k.watch[i] + "\" is listed twice");
+    }
     return {};
 }
 

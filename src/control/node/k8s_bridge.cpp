@@ -46,9 +46,15 @@ result<void> k8s_bridge::start() {
     o.node.self_name = cfg_.node_name;
     auto s = k8s::cluster_sync::create(*client, std::move(o));
     if (!s) return make_error("kubernetes: " + s.err());
+    auto cache = k8s::watch_cache::create(kcfg_.watch);
+    if (!cache) return make_error("kubernetes: " + cache.err());
+    cache_ = std::move(*cache);
+    cache_->attach(**s);
     thread_ = std::make_unique<k8s::sync_thread>(std::move(*s));
     thread_->start();
-    VXR_LOG_INFO("kubernetes: watching Nodes at %s (annotations %s/*, VNI %u)", source_.c_str(),
+    std::string also;
+    for (const auto& n : cache_->names()) also += ", " + n;
+    VXR_LOG_INFO("kubernetes: watching nodes%s at %s (annotations %s/*, VNI %u)", also.c_str(), source_.c_str(),
                  kcfg_.annotation_prefix.c_str(), cfg_.vni);
     return {};
 }
@@ -69,6 +75,7 @@ void k8s_bridge::poll() {
     // nothing arrives and the router keeps the last known peers.
     for (const auto& d : thread_->drain()) apply(d);
     if (st.synced) programmed_ = true;
+    cache_->poll();
     log_transitions(st);
     if (st.synced && kcfg_.publish && !publish_requested_) {
         // The router encapsulates with, and accepts, only its configured VTEP
@@ -154,7 +161,19 @@ k8s_stats k8s_bridge::stats() const {
     s.peers_updated = updated_;
     s.peers_removed = removed_;
     s.peer_failures = failures_;
+    s.caches = cache_->stats();
     return s;
+}
+
+result<std::string> k8s_bridge::show_cache(const std::string& what) const {
+    const std::string name = what == "endpoints"      ? "endpointslices"
+                             : what == "policies"     ? "networkpolicies"
+                             : what == "cluster-pods" ? "pods"
+                                                      : what;
+    if (!cache_) return make_error("kubernetes sync is not running");
+    auto arr = cache_->show(name);
+    if (!arr) return arr;
+    return "{\"" + what + "\":" + *arr + "}";
 }
 
 std::string k8s_bridge::show() const {
@@ -223,6 +242,35 @@ std::string k8s_bridge::show() const {
         auto f = failed_.find(p.node_ip);
         kv(w, "state", f == failed_.end() ? "installed" : "failed");
         kv(w, "error", f == failed_.end() ? std::string() : f->second);
+        w.EndObject();
+    }
+    w.EndArray();
+    w.Key("caches");
+    w.StartArray();
+    for (const auto& c : cache_->stats()) {
+        w.StartObject();
+        kv(w, "resource", c.name);
+        for (const auto& r : st.caches) {
+            if (r.name != c.name) continue;
+            w.Key("synced");
+            w.Bool(r.watch.synced);
+            w.Key("watch_connected");
+            w.Bool(r.watch.watch_connected);
+            kv(w, "resource_version", r.watch.resource_version);
+            kv(w, "lists", r.watch.lists);
+            kv(w, "events", r.watch.events);
+            kv(w, "gone", r.watch.gone);
+            kv(w, "stalls", r.watch.stalls);
+            kv(w, "malformed", r.watch.malformed);
+            kv(w, "last_error", r.watch.last_error);
+        }
+        kv(w, "objects", static_cast<uint64_t>(c.store.objects));
+        kv(w, "decode_errors", c.store.decode_errors);
+        kv(w, "changes", c.store.changes);
+        w.Key("latency_p50_ms");
+        w.Double(c.store.latency.quantile(0.5) * 1e3);
+        w.Key("latency_p99_ms");
+        w.Double(c.store.latency.quantile(0.99) * 1e3);
         w.EndObject();
     }
     w.EndArray();

@@ -14,6 +14,7 @@
 #include "common/result.hpp"
 #include "control/node/config.hpp"
 #include "control/k8s/sync_thread.hpp"
+#include "control/k8s/watch_cache.hpp"
 #include "control/node/router.hpp"
 #include "control/node/stats.hpp"
 
@@ -38,6 +39,12 @@ public:
 
     // JSON for `show k8s`.
     std::string show() const;
+    // JSON object {"<what>": [...]} for `show services|endpoints|pods|
+    // namespaces|policies` (the API's plural names work too).
+    result<std::string> show_cache(const std::string& what) const;
+    // The watch cache (null before start()); handlers register on it.
+    k8s::watch_cache* cache() { return cache_.get(); }
+    const k8s::watch_cache* cache() const { return cache_.get(); }
     // Sync state and counters for the metrics endpoint and /readyz.
     k8s_stats stats() const;
 
@@ -51,6 +58,7 @@ private:
     const config& cfg_;
     const kubernetes_config kcfg_;
     router& router_;
+    std::unique_ptr<k8s::watch_cache> cache_;  // declared first: outlives the sync thread that feeds it
     std::unique_ptr<k8s::sync_thread> thread_;
     std::string source_;
     bool publish_requested_ = false;

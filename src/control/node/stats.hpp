@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "control/k8s/cluster_sync.hpp"
+#include "control/k8s/watch_cache.hpp"
 #include "fastpath/counters.hpp"
 
 namespace vxr::control {
@@ -83,7 +84,8 @@ struct control_counters {
 // (k8s_bridge): the sync thread's own status plus what the router made of it.
 struct k8s_stats {
     bool running = false;            // the sync thread exists
-    k8s::sync_status sync;           // as the sync thread last reported it
+    k8s::sync_status sync;           // as the sync thread last reported it (sync.caches: each cache's watch)
+    std::vector<k8s::watch_cache::resource_stats> caches;  // each cache's store: objects, decode errors, latency
     bool routes_programmed = false;  // the first full list's peers applied to the router
     uint64_t peers_added = 0, peers_updated = 0, peers_removed = 0, peer_failures = 0;
     std::string source;              // kubeconfig or service account -> API server URL

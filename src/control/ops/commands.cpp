@@ -26,6 +26,15 @@ std::string str_member(const rapidjson::Document& d, const char* key) {
     return it != d.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
 }
 
+// The watch cache's views. "pods" stays the router's attached pods; the cached
+// Pod objects of the whole cluster are "cluster-pods".
+bool is_cache_view(const std::string& what) {
+    for (const char* v : {"services", "endpoints", "endpointslices", "cluster-pods", "namespaces", "policies",
+                          "networkpolicies"})
+        if (what == v) return true;
+    return false;
+}
+
 const fastpath::dataplane* g_telemetry_dp = nullptr;
 
 counter_sums telemetry_sums() {
@@ -64,9 +73,16 @@ std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& 
         const std::string what = str_member(d, "what");
         if (what == "config") return reply_ok(to_json(r.cfg()));
         if (what == "k8s") return reply_ok(k8s ? k8s->show() : std::string(R"({"enabled":false})"));
+        if (is_cache_view(what)) {
+            if (!k8s) return reply_error("cannot show " + what + ": no \"kubernetes\" section in the config");
+            auto out = k8s->show_cache(what);
+            return out ? reply_ok(*out) : reply_error(out.err());
+        }
         std::string out = r.show(what);
         if (out.empty())
-            return reply_error("unknown view \"" + what + "\" (ports, routes, peers, neighbors, pods, counters, config, k8s)");
+            return reply_error("unknown view \"" + what +
+                               "\" (ports, routes, peers, neighbors, pods, counters, config, k8s, services, endpoints, "
+                               "cluster-pods, namespaces, policies)");
         return reply_ok(out);
     }
     auto done = [](const result<void>& res) { return res ? reply_ok("{}") : reply_error(res.err()); };

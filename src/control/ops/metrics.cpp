@@ -1,6 +1,7 @@
 #include "control/ops/metrics.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 
@@ -170,6 +171,48 @@ void render_control(exposition& e, const metrics_input& in) {
     for (const auto& [state, n] : in.neighbors) e.sample(n, {{"state", state}});
 }
 
+// The watch cache, one series per resource (kubernetes.watch).
+void render_k8s_caches(exposition& e, const k8s_stats& k) {
+    auto watch_of = [&](const std::string& name) {
+        for (const auto& r : k.sync.caches)
+            if (r.name == name) return r.watch;
+        return k8s::reflector_stats{};
+    };
+    struct row {
+        std::string name;
+        k8s::reflector_stats w;
+        k8s::store_stats s;
+    };
+    std::vector<row> rows;
+    for (const auto& c : k.caches) rows.push_back({c.name, watch_of(c.name), c.store});
+    auto each = [&](auto value) {
+        for (const auto& r : rows) e.sample(value(r), {{"resource", r.name}});
+    };
+    e.gauge("vxroute_k8s_cache_synced", "1 once the resource's first full list is in the watch cache.");
+    each([](const row& r) { return uint64_t{r.w.synced}; });
+    e.gauge("vxroute_k8s_cache_watch_connected", "1 while the resource's watch is connected.");
+    each([](const row& r) { return uint64_t{r.w.watch_connected}; });
+    e.gauge("vxroute_k8s_cache_objects", "Objects of the resource held in the watch cache.");
+    each([](const row& r) { return uint64_t{r.s.objects}; });
+    e.counter("vxroute_k8s_cache_lists_total", "Full lists of the resource (the first, then every relist).");
+    each([](const row& r) { return r.w.lists; });
+    e.counter("vxroute_k8s_cache_relists_total", "Lists after the first: a watch expired (410) or the list failed.");
+    each([](const row& r) { return r.w.lists > 0 ? r.w.lists - 1 : 0; });
+    e.counter("vxroute_k8s_cache_events_total", "Watch events of the resource (bookmarks included).");
+    each([](const row& r) { return r.w.events; });
+    e.counter("vxroute_k8s_cache_decode_errors_total",
+              "Objects or events of the resource that could not be decoded: logged by namespace/name and skipped.");
+    each([](const row& r) { return r.w.malformed; });
+    e.counter("vxroute_k8s_cache_watch_stalls_total", "Watches restarted because no byte arrived for the stall limit.");
+    each([](const row& r) { return r.w.stalls; });
+    e.histogram("vxroute_k8s_cache_event_latency_seconds",
+                "From a watch event's arrival to its change reaching the control loop's handlers.");
+    for (const auto& r : rows)
+        e.histogram_sample(k8s::latency_histogram::k_bounds.data(), r.s.latency.buckets.data(),
+                           k8s::latency_histogram::k_bounds.size(), r.s.latency.sum, r.s.latency.count,
+                           {"resource", r.name});
+}
+
 void render_k8s(exposition& e, const metrics_input& in) {
     e.gauge("vxroute_k8s_configured", "1 when peers come from the Kubernetes API server.");
     e.sample(in.k8s ? 1 : 0);
@@ -207,6 +250,7 @@ void render_k8s(exposition& e, const metrics_input& in) {
     e.gauge("vxroute_k8s_nodes", "Nodes the API server lists, by what became of them.");
     e.sample(st.peers, {{"state", "peer"}});
     e.sample(st.skipped, {{"state", "skipped"}});
+    render_k8s_caches(e, k);
 }
 
 }  // namespace
@@ -227,8 +271,9 @@ void exposition::family(std::string_view name, const char* type, std::string_vie
     out_ += '\n';
 }
 
-void exposition::series(std::initializer_list<label> labels) {
+void exposition::series(std::initializer_list<label> labels, std::string_view suffix) {
     out_ += family_;
+    out_ += suffix;
     if (labels.size() == 0) return;
     out_ += '{';
     bool first = true;
@@ -253,6 +298,38 @@ void exposition::sample(uint64_t value, std::initializer_list<label> labels) {
 void exposition::sample_double(double value, std::initializer_list<label> labels) {
     series(labels);
     out_ += ' ';
+    number(value);
+    out_ += '\n';
+}
+
+void exposition::histogram_sample(const double* bounds, const uint64_t* buckets, size_t n_bounds, double sum,
+                                  uint64_t count, label l) {
+    uint64_t cum = 0;
+    char le[32];
+    for (size_t i = 0; i <= n_bounds; ++i) {
+        cum += buckets[i];
+        if (i < n_bounds) {
+            auto [end, ec] = std::to_chars(le, le + sizeof le - 1, bounds[i], std::chars_format::fixed);
+            *(ec == std::errc{} ? end : le) = '\0';
+        } else {
+            std::snprintf(le, sizeof le, "+Inf");
+        }
+        series({l, {"le", le}}, "_bucket");
+        out_ += ' ';
+        out_ += std::to_string(cum);
+        out_ += '\n';
+    }
+    series({l}, "_sum");
+    out_ += ' ';
+    number(sum);
+    out_ += '\n';
+    series({l}, "_count");
+    out_ += ' ';
+    out_ += std::to_string(count);
+    out_ += '\n';
+}
+
+void exposition::number(double value) {
     if (std::isnan(value)) {
         out_ += "NaN";
     } else if (std::isinf(value)) {
@@ -262,7 +339,6 @@ void exposition::sample_double(double value, std::initializer_list<label> labels
         auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
         out_.append(buf, ec == std::errc{} ? end : buf);
     }
-    out_ += '\n';
 }
 
 std::string render_metrics(const metrics_input& in) {

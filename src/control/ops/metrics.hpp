@@ -66,14 +66,21 @@ public:
     // Start a family: HELP and TYPE lines. Each family once, its samples next.
     void counter(counter_name n, std::string_view help) { family(n.name, "counter", help); }
     void gauge(gauge_name n, std::string_view help) { family(n.name, "gauge", help); }
+    // A histogram family (its base name follows the gauge rule: no _total).
+    void histogram(gauge_name n, std::string_view help) { family(n.name, "histogram", help); }
     // A sample of the current family.
     void sample(uint64_t value, std::initializer_list<label> labels = {});
     void sample_double(double value, std::initializer_list<label> labels = {});
+    // One histogram of the current family: cumulative _bucket{le} lines from
+    // per-bucket counts (the last is +Inf), then _sum and _count.
+    void histogram_sample(const double* bounds, const uint64_t* buckets, size_t n_bounds, double sum, uint64_t count,
+                          label l);
     const std::string& text() const { return out_; }
 
 private:
     void family(std::string_view name, const char* type, std::string_view help);
-    void series(std::initializer_list<label> labels);
+    void series(std::initializer_list<label> labels, std::string_view suffix = {});
+    void number(double value);
     std::string out_;
     std::string_view family_;
 };
