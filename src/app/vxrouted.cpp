@@ -234,10 +234,12 @@ int main(int argc, char** argv) {
                          cfg->node_name.c_str(), router.pod_count(), router.peer_count(), cfg->workers,
                          cfg->admin_socket.c_str());
             while (!g_stop) {
-                // One wait covers the admin socket and the metrics endpoint.
+                // One wait covers the admin socket, the metrics endpoint and
+                // the watch cache (changes reach their handlers at once, not
+                // a loop period later).
                 admin.poll(metrics.timeout_ms(k_poll_ms),
                            [&](const std::string& req) { return vxr::control::handle_command(router, k8s.get(), req); },
-                           metrics.poll_fd());
+                           {metrics.poll_fd(), k8s ? k8s->wake_fd() : -1});
                 metrics.poll();
                 router.poll();
                 if (k8s) k8s->poll();

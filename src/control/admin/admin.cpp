@@ -173,12 +173,12 @@ void admin_server::close() {
     }
 }
 
-void admin_server::poll(int timeout_ms, const handler& h, int wake_fd) {
+void admin_server::poll(int timeout_ms, const handler& h, std::initializer_list<int> wake_fds) {
     try {
         const long long start = now_ms();
         timeout_ms = std::max(timeout_ms, 0);
         std::vector<pollfd> fds;
-        fds.reserve(clients_.size() + 2);
+        fds.reserve(clients_.size() + 1 + wake_fds.size());
         if (listen_fd_ >= 0 && clients_.size() < k_max_clients) fds.push_back({listen_fd_, POLLIN, 0});
         const size_t first_client = fds.size();
         long long wait = timeout_ms;
@@ -186,7 +186,8 @@ void admin_server::poll(int timeout_ms, const handler& h, int wake_fd) {
             fds.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
             wait = std::min(wait, std::max(0LL, c.deadline_ms - start));
         }
-        if (wake_fd >= 0) fds.push_back({wake_fd, POLLIN, 0});  // after the clients: their indexes stay
+        for (int fd : wake_fds)  // after the clients: their indexes stay
+            if (fd >= 0) fds.push_back({fd, POLLIN, 0});
         int n = ::poll(fds.empty() ? nullptr : fds.data(), fds.size(), static_cast<int>(wait));
         if (n < 0) return;  // EINTR: the caller simply polls again
         const long long now = now_ms();

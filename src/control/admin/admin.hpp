@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,11 @@ public:
     result<void> open(const std::string& path);
     // Waits up to timeout_ms for activity, then serves every client that
     // is ready without blocking on any of them. Never blocks longer than
-    // timeout_ms in total. The wait also ends when wake_fd (if >= 0) turns
-    // readable, so one wait covers another server of the control loop
-    // (the metrics endpoint), which the caller then serves.
-    void poll(int timeout_ms, const handler& h, int wake_fd = -1);
+    // timeout_ms in total. The wait also ends when one of wake_fds (those
+    // >= 0) turns readable, so one wait covers the control loop's other
+    // sources (the metrics endpoint, the watch cache), which the caller
+    // then serves.
+    void poll(int timeout_ms, const handler& h, std::initializer_list<int> wake_fds = {});
     void close();
     const std::string& path() const { return path_; }
 

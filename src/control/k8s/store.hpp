@@ -14,12 +14,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -53,6 +55,10 @@ public:
 
     object_store(std::string kind, decode_fn decode) : kind_(std::move(kind)), decode_(decode) {}
 
+    // Called on the sync thread, outside the lock, when changes start
+    // waiting for take() (once per batch, not per event). Before attaching.
+    void set_notify(std::function<void()> fn) { notify_ = std::move(fn); }
+
     // --- sync thread ---------------------------------------------------------
     void list_begin() override { listed_.clear(); }
     bool list_item(const rapidjson::Value& obj) override {
@@ -65,13 +71,17 @@ public:
         std::vector<std::string> gone;
         for (const auto& [key, e] : objects_)
             if (!listed_.count(key)) gone.push_back(key);
-        std::lock_guard lk(mu_);
-        for (auto& key : gone) {
-            note(key, nullptr);
-            objects_.erase(key);
-        }
-        objects_size_ = objects_.size();
         listed_.clear();
+        if (gone.empty()) return;
+        {
+            std::lock_guard lk(mu_);
+            for (auto& key : gone) {
+                note(key, nullptr);
+                objects_.erase(key);
+            }
+            objects_size_ = objects_.size();
+        }
+        wake();
     }
     bool upsert(const rapidjson::Value& obj) override { return apply(object_key(obj), obj); }
     bool remove(const rapidjson::Value& obj) override {
@@ -79,10 +89,13 @@ public:
         if (key.empty()) return unnamed();
         auto it = objects_.find(key);
         if (it == objects_.end()) return true;
-        std::lock_guard lk(mu_);
-        note(key, nullptr);
-        objects_.erase(it);
-        objects_size_ = objects_.size();
+        {
+            std::lock_guard lk(mu_);
+            note(key, nullptr);
+            objects_.erase(it);
+            objects_size_ = objects_.size();
+        }
+        wake();
         return true;
     }
 
@@ -151,16 +164,20 @@ private:
             return false;
         }
         auto p = std::make_shared<const T>(std::move(*decoded));
-        std::lock_guard lk(mu_);
-        note(key, p);
-        if (it != objects_.end()) it->second = {std::move(rv), std::move(p)};
-        else objects_.emplace(std::move(key), entry{std::move(rv), std::move(p)});
-        objects_size_ = objects_.size();
+        {
+            std::lock_guard lk(mu_);
+            note(key, p);
+            if (it != objects_.end()) it->second = {std::move(rv), std::move(p)};
+            else objects_.emplace(std::move(key), entry{std::move(rv), std::move(p)});
+            objects_size_ = objects_.size();
+        }
+        wake();
         return true;
     }
 
     // Under mu_: record that key's state is now `after`.
     void note(const std::string& key, ptr after) {
+        if (pending_.empty()) wake_ = true;
         auto [it, fresh] = pending_.try_emplace(key);
         if (fresh) {
             auto cur = objects_.find(key);
@@ -168,6 +185,16 @@ private:
             it->second.first = clock::now();
         }
         it->second.after = std::move(after);
+    }
+
+    // Outside mu_, after a note(): tell the control thread once per batch.
+    void wake() {
+        bool w;
+        {
+            std::lock_guard lk(mu_);
+            w = std::exchange(wake_, false);
+        }
+        if (w && notify_) notify_();
     }
 
     bool unnamed() {
@@ -188,12 +215,14 @@ private:
 
     const std::string kind_;
     const decode_fn decode_;
+    std::function<void()> notify_;
     // sync thread
     std::unordered_map<std::string, entry> objects_;
     std::unordered_set<std::string> listed_;  // keys of the list being read
     // hand-over, under mu_
     mutable std::mutex mu_;
     std::unordered_map<std::string, pending> pending_;
+    bool wake_ = false;  // pending_ became non-empty since the last wake()
     store_stats stats_;
     size_t objects_size_ = 0;
     // control thread

@@ -1,5 +1,8 @@
 #include "control/k8s/watch_cache.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -7,14 +10,25 @@
 
 namespace vxr::control::k8s {
 
+watch_cache::~watch_cache() {
+    if (event_fd_ >= 0) ::close(event_fd_);
+}
+
 result<std::unique_ptr<watch_cache>> watch_cache::create(const std::vector<std::string>& names) {
     auto c = std::make_unique<watch_cache>();
+    c->event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->event_fd_ < 0) return make_error("k8s: eventfd for the watch cache failed");
+    auto notify = [fd = c->event_fd_] {
+        uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(fd, &one, sizeof one);
+    };
     for (const auto& n : names) {
         bool known = false;
 #define VXR_K8S_STORE(id, type, decode, plural, kind, path)                     \
     if (n == plural) {                                                          \
         known = true;                                                           \
         if (!c->id##_) c->id##_ = std::make_unique<object_store<type>>(kind, &decode); \
+        c->id##_->set_notify(notify);                                           \
     }
         VXR_K8S_CACHED_RESOURCES(VXR_K8S_STORE)
 #undef VXR_K8S_STORE
@@ -31,6 +45,9 @@ void watch_cache::attach(cluster_sync& s) {
 }
 
 void watch_cache::poll() {
+    // Cleared before taking: a change that arrives meanwhile sets it again.
+    uint64_t v;
+    [[maybe_unused]] auto n = ::read(event_fd_, &v, sizeof v);
 #define VXR_K8S_STORE(id, type, decode, plural, kind, path) \
     if (id##_) {                                            \
         auto ch = id##_->take();                            \

@@ -29,10 +29,14 @@ public:
     // names: a subset of k_cached_resource_names (validated by the config).
     static result<std::unique_ptr<watch_cache>> create(const std::vector<std::string>& names);
 
+    ~watch_cache();
     // Registers a reflector for every enabled store; the stores outlive `s`.
     void attach(cluster_sync& s);
     // Control thread, once per turn: hand every store's changes to its handlers.
     void poll();
+    // An eventfd, readable while a store has changes that poll() has not
+    // taken: the control loop waits on it next to its other sources.
+    int notify_fd() const { return event_fd_; }
 
 #define VXR_K8S_STORE(id, type, decode, plural, kind, path)                                                 \
     object_store<type>* id() const { return id##_.get(); } /* null when not watched */                    \
@@ -52,6 +56,7 @@ public:
     result<std::string> show(std::string_view name) const;
 
 private:
+    int event_fd_ = -1;
 #define VXR_K8S_STORE(id, type, decode, plural, kind, path)  \
     std::unique_ptr<object_store<type>> id##_;            \
     std::vector<std::function<void(const changes<type>&)>> id##_handlers_;

@@ -42,6 +42,8 @@ public:
     // JSON object {"<what>": [...]} for `show services|endpoints|pods|
     // namespaces|policies` (the API's plural names work too).
     result<std::string> show_cache(const std::string& what) const;
+    // Readable while the watch cache has changes for poll() (-1 before start()).
+    int wake_fd() const { return cache_ ? cache_->notify_fd() : -1; }
     // The watch cache (null before start()); handlers register on it.
     k8s::watch_cache* cache() { return cache_.get(); }
     const k8s::watch_cache* cache() const { return cache_.get(); }
