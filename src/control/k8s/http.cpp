@@ -170,10 +170,6 @@ uint64_t http_engine::start(http_request req, done_fn on_done, data_fn on_data, 
     }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt_.connect_timeout.count()));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
-    if (req.stall.count() > 0) {
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.stall.count()));
-    }
     // A watch can be silent for minutes; keepalive notices a dead peer
     // (node reboot, NAT timeout) long before the watch timeout would.
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -221,7 +217,6 @@ void http_engine::finish(transfer* t, int code) {
     auto res = static_cast<CURLcode>(code);
     if (res != CURLE_OK && !t->resp.aborted)
         t->resp.transport_error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(res);
-    t->resp.timed_out = res == CURLE_OPERATION_TIMEDOUT;
     if (t->resp.status == 0) {
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);

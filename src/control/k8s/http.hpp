@@ -29,9 +29,6 @@ struct http_request {
     std::string body;
     std::string content_type;
     std::chrono::milliseconds timeout{60000};  // whole transfer, including a watch stream
-    // > 0: end the transfer when fewer than one byte a second arrived over
-    // this long (libcurl's low-speed limit): a watch whose stream went silent.
-    std::chrono::seconds stall{0};
 };
 
 struct http_response {
@@ -40,7 +37,6 @@ struct http_response {
     std::string body;           // whole body, unless streamed to on_data (2xx)
     int retry_after_s = -1;     // Retry-After in seconds, -1 when absent
     bool aborted = false;       // on_data returned false
-    bool timed_out = false;     // the timeout or the stall limit ended it
     bool ok() const { return transport_error.empty() && !aborted && status >= 200 && status < 300; }
 };
 
