@@ -57,11 +57,29 @@ reflector::~reflector() {
 }
 
 reflector::clock::time_point reflector::step(clock::time_point now) {
+    if (phase_ == phase::watching && opt_.watch_stall.count() > 0) {
+        const auto silent_until = last_byte_ + opt_.watch_stall;
+        if (now < silent_until) return silent_until;
+        restart_stalled_watch();
+    }
     if (phase_ != phase::idle) return clock::time_point::max();
     if (now < next_attempt_) return next_attempt_;
     if (need_list_) start_list();
     else start_watch();
     return clock::time_point::max();
+}
+
+void reflector::restart_stalled_watch() {
+    // Silent for watch_stall: the connection is dead even if TCP does not
+    // know it yet. Resume from where we were, at once.
+    http_.cancel(xfer_);
+    xfer_ = 0;
+    stats_.watch_connected = false;
+    ++stats_.stalls;
+    VXR_LOG_WARN("k8s: watch %s: no bytes for %lld s, restarting it from resourceVersion %s", spec_.name.c_str(),
+                 static_cast<long long>(opt_.watch_stall.count()), stats_.resource_version.c_str());
+    phase_ = phase::idle;
+    next_attempt_ = clock::time_point{};
 }
 
 void reflector::fail(const std::string& what, int retry_after_s) {
@@ -170,10 +188,8 @@ void reflector::start_watch() {
     // The server ends the watch at timeoutSeconds; our own limit is only a
     // backstop for a server that forgets to.
     req.timeout = std::chrono::seconds(timeout_s + 30);
-    req.stall = opt_.watch_stall;
-    watch_deadline_ = clock::now() + req.timeout;
     splitter_.reset();
-    watch_started_ = clock::now();
+    watch_started_ = last_byte_ = clock::now();
     watch_events_ = 0;
     stream_gone_ = false;
     stream_error_.clear();
@@ -181,6 +197,7 @@ void reflector::start_watch() {
     xfer_ = http_.start(
         std::move(req), [this](http_response&& r) { on_watch_done(std::move(r)); },
         [this](std::string_view data) {
+            last_byte_ = clock::now();
             bool ok = splitter_.feed(data, [this](std::string_view l) {
                 if (stream_gone_ || !stream_error_.empty()) return;
                 on_watch_line(l);
@@ -189,6 +206,7 @@ void reflector::start_watch() {
             return ok && !stream_gone_ && stream_error_.empty();
         },
         [this](long status) {
+            last_byte_ = clock::now();
             if (status != 200) return;
             stats_.watch_connected = true;
             // The API server answers again; the backoff itself is only reset
@@ -216,17 +234,6 @@ void reflector::on_watch_done(http_response&& r) {
     }
     if (!stream_error_.empty()) {
         fail(what + stream_error_);
-        return;
-    }
-    if (r.timed_out && r.status == 200 && clock::now() + std::chrono::seconds(1) < watch_deadline_) {
-        // Silent for watch_stall: the connection is dead even if TCP does
-        // not know it yet. Resume from where we were, at once.
-        ++stats_.stalls;
-        VXR_LOG_WARN("k8s: watch %s: no bytes for %lld s, restarting it from resourceVersion %s",
-                     spec_.name.c_str(), static_cast<long long>(opt_.watch_stall.count()),
-                     stats_.resource_version.c_str());
-        phase_ = phase::idle;
-        next_attempt_ = clock::time_point{};
         return;
     }
     if (!r.ok()) {

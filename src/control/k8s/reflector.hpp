@@ -79,6 +79,7 @@ private:
     void on_list_done(http_response&& r);
     void on_watch_done(http_response&& r);
     bool on_watch_line(std::string_view line);
+    void restart_stalled_watch();
     void fail(const std::string& what, int retry_after_s = -1);
     void healthy();
     std::string query_prefix() const;
@@ -99,7 +100,10 @@ private:
     std::string continue_;
     std::string list_rv_;
     clock::time_point watch_started_{};
-    clock::time_point watch_deadline_{};  // our backstop timeout of the current watch
+    // Our own clock, not libcurl's low-speed limit: that one re-measures the
+    // speed once a second over a window of up to five, so it notices a stall
+    // seconds late and, with a short limit, kills a stream that is alive.
+    clock::time_point last_byte_{};
     uint64_t watch_events_ = 0;
     bool stream_gone_ = false;          // in-stream 410 seen
     std::string stream_error_;          // in-stream non-410 ERROR / broken stream
