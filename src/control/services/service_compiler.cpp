@@ -1,0 +1,338 @@
+// Services + EndpointSlices -> frontends, incrementally. Thread: the
+// control thread.
+#include "control/services/service_compiler.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "common/log.hpp"
+
+namespace vxr::control::services {
+
+namespace {
+
+using k8s::endpoint_address_type;
+using k8s::endpoint_slice;
+using k8s::service;
+using k8s::service_port;
+
+bool slice_family_is(const endpoint_slice& s, ip_family f) {
+    // FQDN slices carry host names: nothing the dataplane can forward to.
+    return (s.address_type == endpoint_address_type::ipv4 && f == ip_family::v4) ||
+           (s.address_type == endpoint_address_type::ipv6 && f == ip_family::v6);
+}
+
+// The slice's port for a Service port: same name (a single unnamed Service
+// port matches the slice's unnamed one) and protocol. The endpoint port
+// number, not the Service's targetPort, is the backend port: a named
+// targetPort is resolved per pod, and the slice controller groups pods by
+// the numbers their names resolved to.
+const k8s::endpoint_port* slice_port_for(const endpoint_slice& s, const service_port& p) {
+    for (const auto& sp : s.ports)
+        if (sp.name == p.name && sp.protocol == p.protocol) return &sp;
+    return nullptr;
+}
+
+bool node_ports_apply(const service& s) {
+    return s.type == k8s::service_type::node_port || s.type == k8s::service_type::load_balancer;
+}
+
+// The backends of one Service port in one family, deduplicated by
+// address:port across slices (during a slice update an endpoint can sit in
+// two slices for a moment); of two copies the local one wins, as in
+// kube-proxy. Keyed (and so sorted) by backend::key().
+std::map<std::string, backend> collect_backends(const std::vector<const endpoint_slice*>& slices,
+                                                const service_port& p, ip_family f, const std::string& node) {
+    std::map<std::string, backend> out;
+    for (const endpoint_slice* s : slices) {
+        if (!slice_family_is(*s, f)) continue;
+        const k8s::endpoint_port* sp = slice_port_for(*s, p);
+        if (!sp || !sp->port || *sp->port == 0) continue;  // counted by validate_slice
+        for (const auto& ep : s->endpoints) {
+            // EndpointSlice API: no semantics are defined for addresses
+            // beyond the first (and the controller writes exactly one).
+            if (ep.addresses.empty()) continue;
+            backend b;
+            b.addr = ep.addresses.front();
+            b.port = *sp->port;
+            b.node_name = ep.node_name;
+            b.local = !node.empty() && ep.node_name == node;
+            b.ready = ep.conditions.is_ready();
+            b.serving = ep.conditions.is_serving();
+            b.terminating = ep.conditions.is_terminating();
+            auto [it, fresh] = out.try_emplace(b.key(), b);
+            if (!fresh && b.local && !it->second.local) it->second = std::move(b);
+        }
+    }
+    return out;
+}
+
+// Ready ones; when none is, the serving-and-terminating ones.
+std::vector<backend> usable(const std::map<std::string, backend>& all, bool local_only) {
+    std::vector<backend> ready;
+    std::vector<backend> draining;
+    for (const auto& [key, b] : all) {
+        if (local_only && !b.local) continue;
+        if (b.ready) ready.push_back(b);
+        else if (b.serving && b.terminating) draining.push_back(b);
+    }
+    return ready.empty() ? draining : ready;
+}
+
+}  // namespace
+
+result<service_compiler> service_compiler::create(compiler_config cfg) {
+    auto range = make_node_port_range(cfg.node_ports.first, cfg.node_ports.last);
+    if (!range) return make_error(range.err());
+    if (!is_prime(cfg.maglev.table_size) || cfg.maglev.table_size > k_maglev_max_table_size)
+        return make_error("maglev table size " + std::to_string(cfg.maglev.table_size) + " is not a prime up to " +
+                          std::to_string(k_maglev_max_table_size));
+    std::sort(cfg.node_ips.begin(), cfg.node_ips.end());
+    cfg.node_ips.erase(std::unique(cfg.node_ips.begin(), cfg.node_ips.end()), cfg.node_ips.end());
+    return service_compiler(std::move(cfg));
+}
+
+void service_compiler::apply(const std::vector<k8s::object_store<k8s::service>::change>& changes) {
+    for (const auto& c : changes) {
+        if (c.after) upsert(c.after);
+        else remove_service(c.key);
+    }
+}
+
+void service_compiler::apply(const std::vector<k8s::object_store<k8s::endpoint_slice>::change>& changes) {
+    for (const auto& c : changes) {
+        if (c.after) upsert(c.after);
+        else remove_endpoint_slice(c.key);
+    }
+}
+
+void service_compiler::upsert(service_ptr s) {
+    std::string key = s->meta.key();
+    auto& slot = services_[key];
+    if (slot == s) return;
+    slot = std::move(s);
+    dirty_.insert(std::move(key));
+}
+
+void service_compiler::remove_service(const std::string& key) {
+    if (services_.erase(key)) dirty_.insert(key);
+}
+
+void service_compiler::upsert(slice_ptr s) {
+    std::string key = s->meta.key();
+    remove_endpoint_slice(key);  // its Service may have changed with the label
+    if (!s->service_name.empty()) {
+        std::string svc = s->meta.ns + "/" + s->service_name;
+        slices_by_service_[svc].insert(key);
+        dirty_.insert(std::move(svc));
+    }
+    slices_[std::move(key)] = std::move(s);
+}
+
+void service_compiler::remove_endpoint_slice(const std::string& key) {
+    auto it = slices_.find(key);
+    if (it == slices_.end()) return;
+    if (!it->second->service_name.empty()) {
+        std::string svc = it->second->meta.ns + "/" + it->second->service_name;
+        if (auto by = slices_by_service_.find(svc); by != slices_by_service_.end()) {
+            by->second.erase(key);
+            if (by->second.empty()) slices_by_service_.erase(by);
+        }
+        dirty_.insert(std::move(svc));
+    }
+    slices_.erase(it);
+}
+
+void service_compiler::set_node(std::string node_name, std::vector<ip_addr> node_ips) {
+    std::sort(node_ips.begin(), node_ips.end());
+    node_ips.erase(std::unique(node_ips.begin(), node_ips.end()), node_ips.end());
+    if (node_name == cfg_.node_name && node_ips == cfg_.node_ips) return;
+    cfg_.node_name = std::move(node_name);
+    cfg_.node_ips = std::move(node_ips);
+    for (const auto& [key, s] : services_) dirty_.insert(key);
+}
+
+std::vector<frontend_ptr> service_compiler::frontends_of(const std::string& service_key) const {
+    auto it = compiled_.find(service_key);
+    return it == compiled_.end() ? std::vector<frontend_ptr>{} : it->second;
+}
+
+// The rules, as kube-proxy applies them:
+//  - no frontends for a Service another proxy owns (service-proxy-name
+//    label), a headless one or an ExternalName one;
+//  - per family of its cluster IPs: a cluster-IP frontend per cluster IP
+//    and port; for NodePort and LoadBalancer types a node-port frontend on
+//    each node IP of that family; one per externalIP and per load-balancer
+//    ingress IP (ipMode VIP: with Proxy the load balancer does not deliver
+//    to the IP itself) of that family. A family without a cluster IP gets
+//    nothing, its externalIPs included (kube-proxy's per-family proxiers);
+//  - backends from the Service's slices of that family (see
+//    collect_backends and usable above); none usable: reject;
+//  - invalid parts (port 0, a port no slice has, a node port outside the
+//    range, a slice port without number) are logged, counted and skipped.
+std::vector<frontend_ptr> service_compiler::compile_service(const std::string& key) const {
+    auto sit = services_.find(key);
+    if (sit == services_.end()) return {};
+    const service& s = *sit->second;
+    if (!s.ours() || s.headless || s.type == k8s::service_type::external_name) return {};
+
+    std::vector<const endpoint_slice*> slices;
+    if (auto by = slices_by_service_.find(key); by != slices_by_service_.end())
+        for (const auto& sk : by->second) slices.push_back(slices_.at(sk).get());
+
+    auto invalid = [&](const std::string& what) {
+        ++stats_.invalid_fields;
+        VXR_LOG_WARN("services: %s: %s", key.c_str(), what.c_str());
+    };
+    for (const endpoint_slice* sl : slices)
+        for (const auto& sp : sl->ports)
+            if (!sp.port || *sp.port == 0)
+                invalid("endpointslice " + sl->meta.key() + " port \"" + sp.name + "\" has no port number: ignored");
+
+    std::vector<const service_port*> ports;
+    for (const auto& p : s.ports) {
+        const std::string label = "port \"" + p.name + "\"/" + std::string(k8s::api_name(p.protocol));
+        if (p.port == 0) {
+            invalid(label + " has port 0: skipped");
+            continue;
+        }
+        const bool in_some_slice = std::any_of(slices.begin(), slices.end(),
+                                               [&](const endpoint_slice* sl) { return slice_port_for(*sl, p); });
+        if (!slices.empty() && !in_some_slice) invalid(label + " is in none of the Service's EndpointSlices: rejects");
+        if (node_ports_apply(s) && p.node_port != 0 && !node_port_in_range(cfg_.node_ports, p.node_port))
+            invalid(label + " nodePort " + std::to_string(p.node_port) + " is outside the node-port range: not opened");
+        ports.push_back(&p);
+    }
+
+    const bool client_ip = s.session_affinity == k8s::affinity::client_ip;
+    const uint32_t timeout =
+        !client_ip ? 0 : s.session_affinity_timeout_s ? s.session_affinity_timeout_s : k8s::k_default_affinity_timeout_s;
+    const bool etp_local = s.external_traffic_policy == k8s::traffic_policy::local;
+    const bool itp_local = s.internal_traffic_policy == k8s::traffic_policy::local;
+    const uint16_t hc_port = s.type == k8s::service_type::load_balancer && etp_local ? s.health_check_node_port : 0;
+
+    auto table = [&](const std::vector<backend>& list) -> std::shared_ptr<const maglev_table> {
+        if (list.empty()) return nullptr;
+        std::vector<std::string> keys;
+        for (const auto& b : list) keys.push_back(b.key());
+        auto t = build_maglev(keys, cfg_.maglev);
+        if (!t) {
+            ++stats_.maglev_errors;
+            VXR_LOG_WARN("services: %s: maglev table: %s", key.c_str(), t.err().c_str());
+            return nullptr;
+        }
+        return std::make_shared<const maglev_table>(std::move(*t));
+    };
+
+    std::vector<frontend_ptr> out;
+    std::set<frontend_key> seen;
+    for (ip_family fam : {ip_family::v4, ip_family::v6}) {
+        std::vector<ip_addr> cips;
+        for (const auto& a : s.cluster_ips)
+            if (a.family == fam) cips.push_back(a);
+        if (cips.empty()) continue;
+        for (const service_port* p : ports) {
+            frontend base;
+            base.service = key;
+            base.port_name = p->name;
+            const auto all = collect_backends(slices, *p, fam, cfg_.node_name);
+            base.backends = usable(all, false);
+            base.local_backends = usable(all, true);
+            base.maglev = table(base.backends);
+            base.local_maglev = table(base.local_backends);
+            base.session_affinity = s.session_affinity;
+            base.affinity_timeout_s = timeout;
+            base.health_check_node_port = hc_port;
+            if (hc_port)
+                base.health_check_local_ready = static_cast<uint32_t>(std::count_if(
+                    all.begin(), all.end(), [](const auto& kv) { return kv.second.local && kv.second.ready; }));
+            base.reject = base.backends.empty();
+
+            auto emit = [&](const ip_addr& a, uint16_t port, frontend_kind kind) {
+                frontend f = base;
+                f.key = {a, p->protocol, port};
+                f.kind = kind;
+                f.internal_local = kind == frontend_kind::cluster_ip && itp_local;
+                f.external_local = kind != frontend_kind::cluster_ip && etp_local;
+                if (kind == frontend_kind::load_balancer)
+                    for (const auto& r : s.load_balancer_source_ranges)
+                        if (r.addr.family == fam) f.source_ranges.push_back(r);
+                if (!seen.insert(f.key).second) {
+                    // Same address twice (an externalIP that is also the
+                    // cluster IP...): the first, more internal, kind wins.
+                    ++stats_.conflicts;
+                    VXR_LOG_WARN("services: %s: %s claimed twice: the %s claim is dropped", key.c_str(),
+                                 f.key.str().c_str(), kind_name(kind).data());
+                    return;
+                }
+                out.push_back(std::make_shared<const frontend>(std::move(f)));
+            };
+            for (const auto& a : cips) emit(a, p->port, frontend_kind::cluster_ip);
+            if (node_ports_apply(s) && p->node_port != 0 && node_port_in_range(cfg_.node_ports, p->node_port))
+                for (const auto& a : cfg_.node_ips)
+                    if (a.family == fam) emit(a, p->node_port, frontend_kind::node_port);
+            for (const auto& a : s.external_ips)
+                if (a.family == fam) emit(a, p->port, frontend_kind::external_ip);
+            for (const auto& in : s.load_balancer_ingress)
+                if (in.ip && in.ip->family == fam && in.ip_mode == k8s::lb_ip_mode::vip)
+                    emit(*in.ip, p->port, frontend_kind::load_balancer);
+        }
+    }
+    return out;
+}
+
+frontend_delta service_compiler::commit() {
+    ++stats_.commits;
+    std::set<frontend_key> touched;
+    for (const auto& key : dirty_) {
+        auto fresh = compile_service(key);
+        ++stats_.services_compiled;
+        if (auto old = compiled_.find(key); old != compiled_.end()) {
+            for (const auto& f : old->second) {
+                touched.insert(f->key);
+                auto c = claims_.find(f->key);
+                c->second.erase(key);
+                if (c->second.empty()) claims_.erase(c);
+            }
+            compiled_.erase(old);
+        }
+        for (const auto& f : fresh) {
+            touched.insert(f->key);
+            claims_[f->key][key] = f;
+        }
+        if (!fresh.empty()) compiled_[key] = std::move(fresh);
+    }
+    dirty_.clear();
+
+    frontend_delta d;
+    for (const auto& k : touched) {
+        frontend_ptr winner;
+        if (auto c = claims_.find(k); c != claims_.end()) {
+            winner = c->second.begin()->second;
+            if (c->second.size() > 1) {
+                stats_.conflicts += c->second.size() - 1;
+                VXR_LOG_WARN("services: %s is claimed by %zu Services: %s wins", k.str().c_str(), c->second.size(),
+                             winner->service.c_str());
+            }
+        }
+        auto p = published_.find(k);
+        if (!winner) {
+            if (p != published_.end()) {
+                d.removed.push_back(k);
+                published_.erase(p);
+            }
+        } else if (p == published_.end()) {
+            d.added.push_back(winner);
+            published_.emplace(k, winner);
+        } else {
+            if (!p->second->same_as(*winner)) d.changed.push_back(winner);
+            p->second = winner;
+        }
+    }
+    stats_.services = services_.size();
+    stats_.endpoint_slices = slices_.size();
+    stats_.frontends = published_.size();
+    return d;
+}
+
+}  // namespace vxr::control::services

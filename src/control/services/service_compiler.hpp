@@ -1,0 +1,115 @@
+// Services + EndpointSlices -> frontends (the control side of the
+// kube-proxy replacement). Fed with the watch cache's coalesced changes, or
+// plain upserts and removals; commit() recompiles only the Services whose
+// Service object or EndpointSlices changed since the last commit and
+// returns the frontends added, changed and removed, so that the snapshot
+// publication after it can be incremental.
+//
+// Semantics are kube-proxy's (pkg/proxy: servicechangetracker,
+// endpointslicecache, topology), summed up on compile_service() in the .cpp.
+//
+// Two Services may claim the same (address, protocol, port), e.g. one
+// externalIP in both: the claim of the lowest "ns/name" wins, the others
+// are counted as conflicts and take over when it goes away.
+//
+// Thread: the control thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/ip.hpp"
+#include "common/result.hpp"
+#include "control/k8s/objects.hpp"
+#include "control/k8s/store.hpp"
+#include "control/services/frontends.hpp"
+#include "control/services/maglev.hpp"
+
+namespace vxr::control::services {
+
+struct compiler_config {
+    std::string node_name;          // endpoints with this nodeName are local
+    std::vector<ip_addr> node_ips;  // where node ports are answered (both families)
+    node_port_range node_ports;
+    maglev_params maglev;
+};
+
+struct compiler_stats {
+    uint64_t commits = 0;
+    uint64_t services_compiled = 0;  // recompilations, summed over commits
+    uint64_t invalid_fields = 0;     // ports skipped as invalid, summed over compilations
+    uint64_t conflicts = 0;          // claims that lost to another Service's, summed over commits
+    uint64_t maglev_errors = 0;      // tables that could not be built (frontend kept, no table)
+    size_t services = 0;             // held now
+    size_t endpoint_slices = 0;
+    size_t frontends = 0;
+};
+
+using frontend_ptr = std::shared_ptr<const frontend>;
+
+struct frontend_delta {
+    std::vector<frontend_ptr> added;
+    std::vector<frontend_ptr> changed;  // the new version
+    std::vector<frontend_key> removed;
+    bool empty() const { return added.empty() && changed.empty() && removed.empty(); }
+};
+
+class service_compiler {
+public:
+    using service_ptr = std::shared_ptr<const k8s::service>;
+    using slice_ptr = std::shared_ptr<const k8s::endpoint_slice>;
+
+    // Fails on an invalid node-port range or Maglev table size.
+    static result<service_compiler> create(compiler_config cfg);
+
+    // The watch cache's change vectors (the `after` side is what counts:
+    // the compiler remembers what it had for each key itself).
+    void apply(const std::vector<k8s::object_store<k8s::service>::change>& changes);
+    void apply(const std::vector<k8s::object_store<k8s::endpoint_slice>::change>& changes);
+
+    void upsert(service_ptr s);
+    void upsert(slice_ptr s);
+    void remove_service(const std::string& key);         // "ns/name"
+    void remove_endpoint_slice(const std::string& key);  // "ns/name" of the slice
+
+    // A new node name or set of node IPs: everything is recompiled at the
+    // next commit (locality and node-port frontends depend on them).
+    void set_node(std::string node_name, std::vector<ip_addr> node_ips);
+
+    // Recompiles what changed since the last commit.
+    frontend_delta commit();
+
+    // Every frontend now published (winning claims), by key.
+    const std::map<frontend_key, frontend_ptr>& frontends() const { return published_; }
+    // The frontends one Service produced (including claims that lost).
+    std::vector<frontend_ptr> frontends_of(const std::string& service_key) const;
+    const compiler_stats& stats() const { return stats_; }
+    const compiler_config& config() const { return cfg_; }
+
+private:
+    explicit service_compiler(compiler_config cfg) : cfg_(std::move(cfg)) {}
+
+    // The Service's frontends, from its object and slices; invalid parts are
+    // logged and counted, and the rest still compiles.
+    std::vector<frontend_ptr> compile_service(const std::string& key) const;
+
+    compiler_config cfg_;
+    std::map<std::string, service_ptr> services_;
+    std::map<std::string, slice_ptr> slices_;  // by slice key
+    // Service key -> its slices' keys (label kubernetes.io/service-name,
+    // same namespace); kept for Services that do not exist (yet).
+    std::map<std::string, std::set<std::string>> slices_by_service_;
+    std::set<std::string> dirty_;
+    // What each Service produced at its last compilation, and per key the
+    // claims on it (Service key -> frontend), lowest Service key first.
+    std::map<std::string, std::vector<frontend_ptr>> compiled_;
+    std::map<frontend_key, std::map<std::string, frontend_ptr>> claims_;
+    std::map<frontend_key, frontend_ptr> published_;
+    mutable compiler_stats stats_;
+};
+
+}  // namespace vxr::control::services
