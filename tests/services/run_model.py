@@ -131,6 +131,8 @@ def gen_endpoint_pool(rng):
     for fam, fmt in ((4, "10.244.{}.{}"), (6, "fd00:244:{}::{}")):
         for i in range(10):
             ep = {"addresses": [fmt.format(i % 3, i + 1)]}
+            if maybe(rng, 0.1):  # only the first address counts
+                ep["addresses"].append(fmt.format(9, i + 1))
             cond = {}
             for c in ("ready", "serving", "terminating"):
                 v = tri(rng)
@@ -150,7 +152,7 @@ def gen_slices(rng, svc, names, pool):
     spec = svc["spec"]
     out = []
     fams = spec.get("ipFamilies", ["IPv4"])
-    for i in range(rng.choice([0, 1, 1, 2, 3])):
+    for i in range(rng.choice([0, 1, 1, 2, 2, 3])):
         addr_type = rng.choice(fams) if not maybe(rng, 0.1) else rng.choice(["IPv4", "IPv6", "FQDN"])
         ns = meta["namespace"] if not maybe(rng, 0.05) else "elsewhere"
         labels = {}
@@ -179,7 +181,7 @@ def gen_slices(rng, svc, names, pool):
             eps = [{"addresses": ["db.example.com"]}]
         else:
             fam = 4 if addr_type == "IPv4" else 6
-            eps = [dict(e) for e in rng.sample(pool[fam], rng.randint(0, 4))]
+            eps = [dict(e) for e in rng.sample(pool[fam], rng.choice([0, 1, 2, 3, 4, 5]))]
         meta_s = {"namespace": ns, "name": f"{meta['name']}-{i}"}
         if labels:
             meta_s["labels"] = labels
