@@ -158,7 +158,11 @@ private:
         if (!decoded) {
             // The last good version (if any) stays: better slightly stale
             // than a Service or policy that vanishes on a bad update.
-            VXR_LOG_WARN("k8s: skipping %s %s: %s", kind_.c_str(), key.c_str(), decoded.err().c_str());
+            // The decoders name the object themselves; say it once.
+            if (decoded.err().find(key) != std::string::npos)
+                VXR_LOG_WARN("k8s: skipping %s", decoded.err().c_str());
+            else
+                VXR_LOG_WARN("k8s: skipping %s %s: %s", kind_.c_str(), key.c_str(), decoded.err().c_str());
             std::lock_guard lk(mu_);
             ++stats_.decode_errors;
             return false;
