@@ -81,7 +81,7 @@ bytes build(const spec& s) {
     put32(ip + 16, s.dst);
     std::memset(ip + 20, 1, hlen - 20);  // NOP options
     uint8_t* l4 = ip + hlen;
-    std::memcpy(l4 + l4_hdr_len(s.proto), s.payload.data(), s.payload.size());
+    if (!s.payload.empty()) std::memcpy(l4 + l4_hdr_len(s.proto), s.payload.data(), s.payload.size());
     auto* iph = reinterpret_cast<rte_ipv4_hdr*>(ip);
     switch (s.proto) {
         case IPPROTO_TCP:
