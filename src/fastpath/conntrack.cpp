@@ -32,6 +32,9 @@ constexpr int k_claim_spins = 256;
 // Hash keys the defer queue reclaims per delete: keeps the queue short
 // without making one delete pay for a whole grace period's worth.
 constexpr uint32_t k_reclaim_max = 64;
+// Sentinel deletes per expire_some call: up to 512 keys reclaimed per call
+// beyond those the sweep's own deletes reclaim.
+constexpr int k_flush_rounds = 8;
 
 inline void* encode(uint32_t slot, ct_dir d) {
     return reinterpret_cast<void*>((static_cast<uintptr_t>(slot) + 1) << 1 | d);
@@ -339,9 +342,15 @@ void conntrack::flush_reclaim() {
     const uint32_t g = s & gate_mask_;
     if (!claim(g, false)) return;
     // Its own reclaim (data nullptr) is not counted: the last sentinel
-    // waits in the queue harmlessly.
-    if (rte_hash_add_key_with_hash_data(hash_, &sentinel_, s, nullptr) == 0)
+    // waits in the queue harmlessly. Each delete reclaims at most
+    // k_reclaim_max keys: a few rounds drain a backlog left by a mass expiry.
+    for (int round = 0; round < k_flush_rounds; ++round) {
+        const int64_t before = keys_waiting_.load(std::memory_order_relaxed);
+        if (before <= 0 || rte_hash_add_key_with_hash_data(hash_, &sentinel_, s, nullptr) != 0) break;
         rte_hash_del_key_with_hash(hash_, &sentinel_, s);
+        if (keys_waiting_.load(std::memory_order_relaxed) > before - static_cast<int64_t>(k_reclaim_max))
+            break;  // the rest is not quiescent yet
+    }
     unclaim(g);
 }
 
@@ -370,6 +379,8 @@ uint32_t conntrack::end_backend(uint32_t backend_id) {
     }
     return n;
 }
+
+uint32_t conntrack::free_slots() const { return rte_ring_count(free_); }
 
 ct_counters conntrack::counters() const {
     ct_counters t;

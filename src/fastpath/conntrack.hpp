@@ -280,6 +280,9 @@ public:
 
     ct_counters counters() const;
     uint32_t capacity() const { return max_; }
+    // Slots ready for inserts; capacity - entries - free_slots are deleted
+    // flows waiting for RCU quiescence.
+    uint32_t free_slots() const;
     uint64_t timeout_tsc(ct_state s) const { return timeout_tsc_[static_cast<unsigned>(s)]; }
     uint32_t slot_of(const ct_entry& e) const { return static_cast<uint32_t>(&e - entries_); }
 
