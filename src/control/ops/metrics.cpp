@@ -185,6 +185,7 @@ void render_k8s_caches(exposition& e, const k8s_stats& k) {
     };
     std::vector<row> rows;
     for (const auto& c : k.caches) rows.push_back({c.name, watch_of(c.name), c.store});
+    if (rows.empty()) return;  // kubernetes.watch names nothing: no families without series
     auto each = [&](auto value) {
         for (const auto& r : rows) e.sample(value(r), {{"resource", r.name}});
     };

@@ -24,8 +24,13 @@ struct cursor {
 
 // rte_jhash reads the key as host-order words: all nodes of a cluster share
 // the byte order of the targets we build for (x86-64, arm64: little-endian).
+// It reads the last word whole and masks it, so the key is hashed from a
+// copy padded to a multiple of 4 bytes (the hash is that of the key's own
+// length; ASan caught the read past a std::string's end).
 uint32_t key_hash(const std::string& key, uint32_t initval) {
-    return rte_jhash(key.data(), static_cast<uint32_t>(key.size()), initval);
+    std::string padded(key);
+    padded.resize((key.size() + 3) & ~size_t{3}, '\0');
+    return rte_jhash(padded.data(), static_cast<uint32_t>(key.size()), initval);
 }
 
 }  // namespace

@@ -66,14 +66,14 @@ def check(path, drop_def):
     for name, typ in types:
         if not name.startswith("vxroute_"):
             problems.append("family %s lacks the vxroute_ prefix" % name)
-        if typ not in ("counter", "gauge"):
+        if typ not in ("counter", "gauge", "histogram"):
             problems.append("family %s has type %s" % (name, typ))
         if name not in helps:
             problems.append("family %s has no HELP" % name)
         if typ == "counter" and not name.endswith("_total"):
             problems.append("counter %s does not end in _total" % name)
-        if typ == "gauge" and name.endswith("_total"):
-            problems.append("gauge %s ends in _total" % name)
+        if typ in ("gauge", "histogram") and name.endswith("_total"):
+            problems.append("%s %s ends in _total" % (typ, name))
     if len({n for n, _ in types}) != len(types):
         problems.append("a family is declared twice")
     seen = set()
@@ -87,6 +87,10 @@ def check(path, drop_def):
             seen.add(key)
             if f.type == "counter" and not s.name.endswith("_total"):
                 problems.append("counter sample %s does not end in _total" % s.name)
+            if f.type == "histogram" and not s.name.endswith(("_bucket", "_sum", "_count", "_created")):
+                problems.append("histogram sample %s is not _bucket, _sum or _count" % s.name)
+            if f.type == "histogram" and s.name.endswith("_bucket") and "le" not in s.labels:
+                problems.append("histogram bucket %s has no le label" % s.name)
     reasons = re.findall(r"^VXR_DROP\((\w+),", open(drop_def).read(), re.M)
     got = {s.labels.get("reason") for f in fams for s in f.samples if s.name == "vxroute_drops_total"}
     if not reasons:
