@@ -39,6 +39,7 @@
 #include "control/k8s/cluster_sync.hpp"
 #include "control/k8s/sync_thread.hpp"
 #include "control/k8s/watch_cache.hpp"
+#include "bench_k8s_common.hpp"
 #include "fixture_server.hpp"
 
 namespace k8s = vxr::control::k8s;
@@ -48,18 +49,8 @@ namespace {
 
 constexpr const char* k_seq_label = "vxroute.bench/seq";
 
-long vm_kb(const char* field) {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::string(field).size()));
-    return -1;
-}
-
-int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using vxr::bench::now_ns;
+using vxr::bench::vm_kb;
 
 double secs(clk::duration d) { return std::chrono::duration<double>(d).count(); }
 

@@ -19,27 +19,14 @@
 
 #include "common/log.hpp"
 #include "control/k8s/cluster_sync.hpp"
+#include "bench_k8s_common.hpp"
 #include "fixture_server.hpp"
 
 namespace k8s = vxr::control::k8s;
 using clk = std::chrono::steady_clock;
 
-namespace {
-
-long vm_kb(const char* field) {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::string(field).size()));
-    return -1;
-}
-
-int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-}  // namespace
+using vxr::bench::now_ns;
+using vxr::bench::vm_kb;
 
 int main(int argc, char** argv) {
     int nodes = argc > 1 ? std::atoi(argv[1]) : 5000;

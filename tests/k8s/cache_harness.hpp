@@ -79,6 +79,7 @@ inline void PrintTo(const resource_case& c, std::ostream* os) { *os << c.plural;
 
 inline std::string resource_name(const ::testing::TestParamInfo<resource_case>& p) { return p.param.plural; }
 
+
 // A JSON string literal (names, labels and selectors here are plain ASCII).
 inline std::string js(std::string_view s) {
     std::string o = "\"";
@@ -227,6 +228,21 @@ public:
         }
         return out;
     }
+};
+
+// The suites' fixture: a reset server, a fresh decode count and one cache
+// of the parameter's resource on a sync_harness.
+class cache_test : public ::testing::TestWithParam<resource_case> {
+protected:
+    void SetUp() override {
+        shared_fixture().reset();
+        g_decodes = 0;
+        // The Node case's objects are no flannel nodes: cluster_sync's own
+        // Node reflector would log each one it skips, at info.
+        vxr::log::set_level(GetParam().plural == "nodes" ? vxr::log::level::warn : vxr::log::level::info);
+    }
+    sync_harness h;
+    cache& c = h.add(GetParam());
 };
 
 }  // namespace vxr::test

@@ -12,18 +12,7 @@ using namespace vxr::test;
 
 namespace {
 
-class k8s_cache : public ::testing::TestWithParam<resource_case> {
-protected:
-    void SetUp() override {
-        shared_fixture().reset();
-        g_decodes = 0;
-        // The Node case's objects are no flannel nodes: cluster_sync's own
-        // Node reflector would log each one it skips, at info.
-        vxr::log::set_level(GetParam().plural == "nodes" ? vxr::log::level::warn : vxr::log::level::info);
-    }
-    sync_harness h;
-    cache& c = h.add(GetParam());
-};
+class k8s_cache : public cache_test {};
 
 TEST_P(k8s_cache, paginated_list_then_watch_from_the_lists_rv) {
     h.upsert_many(c, 1234);

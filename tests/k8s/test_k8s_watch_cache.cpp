@@ -6,27 +6,17 @@
 
 #include <poll.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <rapidjson/document.h>
 
 #include "control/k8s/watch_cache.hpp"
+#include "decode_helpers.hpp"
 
 namespace k8s = vxr::control::k8s;
+using decode_test::load;
 
 namespace {
-
-rapidjson::Document load(const char* file) {
-    std::ifstream f(std::string(VXR_K8S_TEST_DATA) + "/" + file);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    rapidjson::Document d;
-    d.Parse(ss.str().c_str());
-    EXPECT_FALSE(d.HasParseError()) << file;
-    return d;
-}
 
 void set_rv(rapidjson::Document& d, const char* rv) {
     d["metadata"]["resourceVersion"].SetString(rv, d.GetAllocator());
