@@ -47,6 +47,8 @@ dataplane::~dataplane() {
     }
     close_ports();
     delete shared_.published.exchange(nullptr);
+    ct_.reset();
+    for (auto* c : svc_) rte_free(c);
     for (auto* r : inject_) rte_ring_free(r);
     rte_ring_free(shared_.punt);
     rte_free(shared_.qsbr);
@@ -92,12 +94,31 @@ result<void> dataplane::init(const dataplane_params& p) {
         const std::string name = "vxr_inject" + std::to_string(i);
         inject_[i] = rte_ring_create(name.c_str(), k_inject_ring, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (inject_[i] == nullptr) return make_error("cannot create inject ring: " + errstr(rte_errno));
-        wparams_[i] = worker_params{i, &shared_, &counters_[i], inject_[i], p.idle_backoff_us};
+        wparams_[i] = worker_params{i, &shared_, &counters_[i], nullptr, inject_[i], p.idle_backoff_us};
     }
     return {};
 }
 
 worker_params dataplane::params_for(unsigned w) { return wparams_[w]; }
+
+result<void> dataplane::enable_services(ct_params p) {
+    if (ct_) return make_error("services: already enabled");
+    if (running_) return make_error("services: enable before the workers start");
+    p.qsbr = shared_.qsbr;
+    auto ct = conntrack::create(p);
+    if (!ct) return make_error(ct.err());
+    ct_ = std::move(*ct);
+    const int socket = static_cast<int>(rte_socket_id());
+    for (unsigned w = 0; w < params_.workers; ++w) {
+        void* mem = rte_zmalloc_socket("vxr_svc_counters", sizeof(svc_counters) * k_max_frontends,
+                                       RTE_CACHE_LINE_SIZE, socket);
+        if (mem == nullptr) return make_error("services: cannot allocate per-frontend counters");
+        svc_[w] = static_cast<svc_counters*>(mem);  // zeroed atomics: trivially valid
+        wparams_[w].svc = svc_[w];
+    }
+    shared_.ct = ct_.get();
+    return {};
+}
 
 result<uint16_t> dataplane::attach_port(const std::string& devargs, port_role role, uint16_t mtu) {
     const std::string name = devargs.substr(0, devargs.find(','));

@@ -96,6 +96,13 @@ public:
     void inject(rte_mbuf* m, uint16_t port);
     uint64_t inject_dropped() const { return inject_dropped_; }
 
+    // Services on: the connection-tracking table the workers share (sized
+    // and timed by `p`; its qsbr is ours) and the per-frontend counters.
+    // Before launch(); once.
+    result<void> enable_services(ct_params p);
+    conntrack* ct() const { return ct_.get(); }
+    const svc_counters* frontend_counters(unsigned w) const { return w < params_.workers ? svc_[w] : nullptr; }
+
     // For tests and benchmarks that run a worker pipeline on this thread.
     worker_params params_for(unsigned w);
 
@@ -105,6 +112,8 @@ private:
     route_table routes_;
     rte_mempool* pool_ = nullptr;
     worker_counters* counters_ = nullptr;  // rte_zmalloc'd array, one per worker
+    std::unique_ptr<conntrack> ct_;
+    std::array<svc_counters*, k_max_workers> svc_{};  // rte_zmalloc'd, k_max_frontends each
     std::array<rte_ring*, k_max_workers> inject_{};
     std::array<worker_params, k_max_workers> wparams_{};
     std::array<unsigned, k_max_workers> lcores_{};

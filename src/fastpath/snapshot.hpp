@@ -6,12 +6,14 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 
 #include "encap/wire.hpp"
+#include "fastpath/service_table.hpp"
 
 namespace vxr::fastpath {
 
@@ -71,6 +73,11 @@ struct snapshot {
     std::array<std::vector<rx_queue>, k_max_workers> rx;  // what each worker polls
     std::vector<nexthop> nexthops;
     std::vector<peer_entry> peers;
+    // Services translated by this node's workers; null: Services are off,
+    // and the conntrack and service stages are skipped. Shared between
+    // snapshots (the control thread keeps it alive; workers read `services`).
+    std::shared_ptr<const service_table> services_owner;
+    const service_table* services = nullptr;
 };
 
 }  // namespace vxr::fastpath

@@ -9,6 +9,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "fastpath/conntrack.hpp"
 #include "fastpath/counters.hpp"
 #include "fastpath/route_table.hpp"
 #include "fastpath/route.hpp"
@@ -25,12 +26,14 @@ struct shared_state {
     const route_table* routes = nullptr;               // control: its own RCU publication
     rte_rcu_qsbr* qsbr = nullptr;
     rte_ring* punt = nullptr;                          // workers -> control (MP/SC)
+    conntrack* ct = nullptr;                           // control, before launch: null when Services are off
 };
 
 struct worker_params {
     unsigned id = 0;                  // 0..workers-1: RX/TX queue index and RCU thread id
     shared_state* shared = nullptr;
     worker_counters* counters = nullptr;
+    svc_counters* svc = nullptr;      // k_max_frontends of them; null when Services are off
     rte_ring* inject = nullptr;       // control -> this worker (SP/SC); mbuf->port = TX port
     uint32_t idle_backoff_us = 0;
 };

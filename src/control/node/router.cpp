@@ -126,6 +126,8 @@ std::unique_ptr<fastpath::snapshot> router::build() const {
     s->nexthops.resize(nexthops_.size());
     for (size_t i = 0; i < nexthops_.size(); ++i)
         if (nexthops_[i]) s->nexthops[i] = *nexthops_[i];
+    s->services_owner = services_;
+    s->services = services_.get();
     s->peers.resize(peer_slots_);
     for (const auto& [ip, peer] : peers_) {
         const neighbor& n = neighbors_[peer.neighbor];
@@ -144,6 +146,11 @@ std::unique_ptr<fastpath::snapshot> router::build() const {
         pe.resolved = resolved(n.state);
     }
     return s;
+}
+
+void router::set_services(std::shared_ptr<const fastpath::service_table> t) {
+    services_ = std::move(t);
+    publish();
 }
 
 void router::publish() {

@@ -59,6 +59,10 @@ public:
     void begin_batch();
     void end_batch();
 
+    // The Services table the workers translate with (null: none); published
+    // at once with the rest of the forwarding state.
+    void set_services(std::shared_ptr<const fastpath::service_table> t);
+
     // Called from the control loop: handle punted packets and neighbour timers.
     void poll();
 
@@ -158,6 +162,7 @@ private:
     std::vector<uint32_t> peer_slots_free_;
     uint32_t peer_slots_ = 0;
     std::vector<neighbor> neighbors_;
+    std::shared_ptr<const fastpath::service_table> services_;
     std::map<ipv4_prefix, uint32_t> routes_;  // what we put in the LPM
     // VXLAN senders whose inner destination MAC is not our VTEP MAC: a peer
     // that cached an old MAC for us blackholes its traffic; this names it.

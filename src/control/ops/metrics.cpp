@@ -37,6 +37,11 @@ constexpr event_help k_event_help[] = {
     {"punted", "Packets handed to the control thread (ARP, waiting for a neighbour)."},
     {"injected", "Packets the control thread sent through this worker."},
     {"snapshots_seen", "Table snapshots this worker switched to."},
+    {"ct_hits", "Packets of a tracked (Service) flow found in connection tracking."},
+    {"svc_new_flows", "New flows to a Service frontend that picked a backend."},
+    {"svc_translated", "Packets rewritten by Service translation (either direction)."},
+    {"svc_untranslated", "Packets that passed the Service pre-check but belong to no frontend or tracked flow."},
+    {"svc_rejected", "Packets to a Service without endpoints, answered with ICMP port unreachable."},
 };
 constexpr size_t k_events = 0
 #define VXR_EVENT(name) +1

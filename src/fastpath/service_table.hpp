@@ -1,0 +1,153 @@
+// The Services the workers translate: frontends by (address, protocol, port),
+// each with its backends and its Maglev slots. Built on the control thread
+// from the compiled frontends (control/services), immutable once published in
+// a snapshot; a new table shares the backend pools of unchanged frontends
+// with the old one, so an EndpointSlice change copies one Service's slots,
+// not every Service's.
+//
+// Thread: build() and the inspection calls on the control thread; lookups
+// on workers (read-only: no locks, no allocation).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_byteorder.h>
+
+#include "common/result.hpp"
+
+struct rte_hash;
+
+namespace vxr::fastpath {
+
+// What a packet's destination is matched against: address in network order
+// in the first 4 (IPv4) or 16 (IPv6) bytes, the rest zero.
+struct svc_key {
+    uint8_t addr[16];
+    rte_be16_t port;  // network order
+    uint8_t proto;    // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_SCTP
+    uint8_t family;   // AF_INET (2) / AF_INET6 (10)
+};
+static_assert(sizeof(svc_key) == 20, "svc_key is the rte_hash key: no implicit padding");
+
+inline svc_key svc_key_v4(rte_be32_t addr_be, rte_be16_t port_be, uint8_t proto) {
+    svc_key k{};
+    std::memcpy(k.addr, &addr_be, 4);
+    k.port = port_be;
+    k.proto = proto;
+    k.family = 2;
+    return k;
+}
+
+struct svc_backend {
+    uint8_t addr[16];  // as svc_key::addr
+    rte_be16_t port;   // the resolved target port, network order
+    uint8_t family;
+    uint8_t local;     // on this node
+    // Stable while this address:port is a backend of any frontend: what
+    // conntrack entries carry, so that removing the backend ends its flows
+    // (conntrack::end_backend).
+    uint32_t id;
+};
+
+// One backend set and its Maglev table: slots[hash % slots.size()] indexes
+// backends. Shared (shared_ptr on the control side) by every table that
+// holds a frontend with this set.
+struct svc_pool {
+    std::vector<svc_backend> backends;  // in the Maglev keys' order
+    std::vector<uint16_t> slots;        // empty: no backend
+};
+
+enum svc_flag : uint8_t {
+    k_svc_reject = 1,      // no usable backend anywhere: ICMP port unreachable
+    k_svc_local_only = 2,  // internalTrafficPolicy Local: this node's pods use `local` only
+    k_svc_affinity = 4,    // sessionAffinity ClientIP
+};
+
+// A frontend as the workers read it.
+struct svc_frontend {
+    uint32_t id = 0;  // stable per frontend key: per-frontend counters, conntrack entries
+    uint8_t flags = 0;
+    uint8_t kind = 0;  // control::services::frontend_kind, for views only
+    uint32_t affinity_timeout_s = 0;
+    const svc_pool* all = nullptr;    // never null once built
+    const svc_pool* local = nullptr;  // this node's backends only; never null once built
+};
+
+// What build() takes per frontend.
+struct svc_frontend_spec {
+    svc_key key{};
+    uint32_t id = 0;  // < k_max_frontends
+    uint8_t flags = 0;
+    uint8_t kind = 0;
+    uint32_t affinity_timeout_s = 0;
+    std::shared_ptr<const svc_pool> all;
+    std::shared_ptr<const svc_pool> local;
+    std::string name;  // "ns/name:port", for views
+};
+
+// Per-frontend counters are indexed by id; ids above are refused by build().
+inline constexpr uint32_t k_max_frontends = 1u << 16;
+
+class service_table {
+public:
+    // Fails (naming the frontend) on a duplicate key, an id >= k_max_frontends,
+    // a missing pool, or a pool whose slots index past its backends.
+    static result<std::unique_ptr<service_table>> build(std::vector<svc_frontend_spec> specs, int socket);
+    ~service_table();
+    service_table(const service_table&) = delete;
+    service_table& operator=(const service_table&) = delete;
+
+    // Workers. Cheap pre-checks, one bit each (a 64 Ki-bit filter per side,
+    // no false negatives): may the packet's destination be a frontend, and
+    // may its source be a backend (then it may be a reply of a translated
+    // flow)? Only packets passing one of them pay a hash lookup.
+    bool may_be_frontend(rte_be32_t dst_be) const { return test(frontend_bits_, dst_be); }
+    bool may_be_backend(rte_be32_t src_be) const { return test(backend_bits_, src_be); }
+
+    // n <= 64 keys; returns the hit mask, out[i] set for hits.
+    uint64_t lookup_bulk(const svc_key* const* keys, unsigned n, const svc_frontend** out) const;
+    const svc_frontend* find(const svc_key& k) const;
+
+    // The backend a flow hash picks, or null when the pool is empty.
+    static const svc_backend* pick(const svc_pool& p, uint32_t hash) {
+        if (p.slots.empty()) return nullptr;
+        return &p.backends[p.slots[hash % p.slots.size()]];
+    }
+
+    // Control thread: the frontends as built, in key order of the specs.
+    const std::vector<svc_frontend_spec>& specs() const { return specs_; }
+    size_t size() const { return specs_.size(); }
+
+private:
+    service_table() = default;
+    static constexpr uint32_t k_filter_bits = 1u << 16;
+    static uint32_t filter_bit(rte_be32_t a) {
+        // Pod and Service addresses differ in the low bytes: fold them in.
+        const uint32_t h = rte_be_to_cpu_32(a) * 0x9e3779b1u;
+        return h >> 16;
+    }
+    static bool test(const uint64_t* bits, rte_be32_t a) {
+        const uint32_t b = filter_bit(a);
+        return (bits[b >> 6] >> (b & 63)) & 1;
+    }
+    static void set(uint64_t* bits, rte_be32_t a) {
+        const uint32_t b = filter_bit(a);
+        bits[b >> 6] |= uint64_t{1} << (b & 63);
+    }
+
+    rte_hash* hash_ = nullptr;
+    std::vector<svc_frontend> frontends_;  // hash data: index into this
+    std::vector<svc_frontend_spec> specs_;  // owns the pools
+    uint64_t frontend_bits_[k_filter_bits / 64] = {};
+    uint64_t backend_bits_[k_filter_bits / 64] = {};
+};
+
+// The Maglev flow hash of a 5-tuple (addresses and ports in network order):
+// the same on every node, so that every node picks the same backend.
+uint32_t svc_flow_hash(rte_be32_t src, rte_be32_t dst, rte_be16_t sport, rte_be16_t dport, uint8_t proto);
+
+}  // namespace vxr::fastpath
