@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Servers and clients that tests/e2e/services.sh runs inside pod namespaces.
+
+  echo-server NAME PORT          TCP line echo: every line comes back as "NAME <line>"
+  hold IP PORT STOP_FILE         one TCP connection to IP:PORT, a line "seq N" every
+                                 0.2 s until STOP_FILE exists; each echo must come back
+                                 within 3 s, in order, from the same backend. Prints
+                                 "CONNECTED <backend>" after the first echo, then
+                                 "DONE <lines> <backend>"; exits 1 naming the line and
+                                 what came back (or did not) on any failure.
+  udp-query IP PORT COUNT        COUNT datagrams, each from a new socket (a new source
+                                 port); prints one line per query: "<i> <answer>" or
+                                 "<i> ERROR <what>" (timeout after 2 s, refused)
+  refused tcp|udp IP PORT        a TCP connect, or one datagram on a connected UDP
+                                 socket; exits 0 if the kernel reports ECONNREFUSED (an
+                                 ICMP port unreachable came back) within 2 s, 1 otherwise
+                                 (says what happened instead)
+"""
+
+import os
+import socket
+import socketserver
+import sys
+import time
+
+
+def echo_server(name, port):
+    prefix = name.encode() + b" "
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            for line in self.rfile:
+                self.wfile.write(prefix + line)
+                self.wfile.flush()
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    with Server(("0.0.0.0", int(port)), Handler) as srv:
+        print("READY", flush=True)
+        srv.serve_forever()
+
+
+def hold(ip, port, stop_file):
+    try:
+        s = socket.create_connection((ip, int(port)), timeout=5)
+    except OSError as e:
+        sys.exit("connect %s:%s: %s" % (ip, port, e))
+    s.settimeout(3)
+    f = s.makefile("rb")
+    backend = None
+    n = 0
+    t0 = time.monotonic()
+    while n == 0 or not os.path.exists(stop_file):
+        n += 1
+        try:
+            s.sendall(b"seq %d\n" % n)
+            line = f.readline()
+        except OSError as e:
+            sys.exit("line %d (%.1f s after connecting): %s" % (n, time.monotonic() - t0, e))
+        if not line:
+            sys.exit("line %d (%.1f s after connecting): connection closed by the other end" % (n, time.monotonic() - t0))
+        who, _, rest = line.decode(errors="replace").rstrip("\n").partition(" ")
+        if rest != "seq %d" % n:
+            sys.exit("line %d: sent 'seq %d', got back %r" % (n, n, line))
+        if backend is None:
+            backend = who
+            print("CONNECTED " + backend, flush=True)
+        elif who != backend:
+            sys.exit("line %d: answered by %s, the connection started on %s" % (n, who, backend))
+        time.sleep(0.2)
+    print("DONE %d %s" % (n, backend), flush=True)
+
+
+def udp_query(ip, port, count):
+    for i in range(int(count)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        try:
+            s.connect((ip, int(port)))
+            s.send(b"query %d\n" % i)
+            print("%d %s" % (i, s.recv(512).decode(errors="replace").strip()), flush=True)
+        except socket.timeout:
+            print("%d ERROR no answer within 2 s" % i, flush=True)
+        except OSError as e:
+            print("%d ERROR %s" % (i, e), flush=True)
+        finally:
+            s.close()
+
+
+def refused(proto, ip, port):
+    tcp = proto == "tcp"
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+    s.settimeout(2)
+    t0 = time.monotonic()
+    try:
+        s.connect((ip, int(port)))
+        if tcp:
+            sys.exit("connected to %s:%s, expected the connection refused" % (ip, port))
+        s.send(b"query\n")
+        data = s.recv(512)
+    except ConnectionRefusedError:
+        print("%s %s:%s: ECONNREFUSED after %.3f s" % (proto, ip, port, time.monotonic() - t0))
+        return
+    except socket.timeout:
+        sys.exit("%s %s:%s: no answer and no ICMP error within 2 s" % (proto, ip, port))
+    except OSError as e:
+        sys.exit("%s %s:%s: %s, expected ECONNREFUSED" % (proto, ip, port, e))
+    sys.exit("%s %s:%s: got an answer %r, expected port unreachable" % (proto, ip, port, data))
+
+
+def main():
+    cmds = {"echo-server": (echo_server, 2), "hold": (hold, 3), "udp-query": (udp_query, 3),
+            "refused": (refused, 3)}
+    if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) - 2 != cmds[sys.argv[1]][1]:
+        sys.exit(__doc__)
+    fn, _ = cmds[sys.argv[1]]
+    fn(*sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
