@@ -13,6 +13,7 @@
 #include "fastpath/counters.hpp"
 #include "fastpath/route_table.hpp"
 #include "fastpath/route.hpp"
+#include "fastpath/service.hpp"
 #include "fastpath/snapshot.hpp"
 #include "fastpath/stage.hpp"
 
@@ -58,6 +59,7 @@ private:
     worker_params p_;
     worker_counters& c_;
     stage_ctx ctx_;
+    service_stage service_;
     route_stage route_;
 };
 
