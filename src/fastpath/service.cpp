@@ -165,8 +165,9 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
             fc.packets.add();
             fc.bytes.add(bytes);
         }
-        if (!e->translates(d)) continue;
-        b.dst[i] = rte_be_to_cpu_32(translate(m, ip, keys[j], e->translated(d)));
+        const ct_key want = e->translated(d);
+        if (want == keys[j]) continue;
+        b.dst[i] = rte_be_to_cpu_32(translate(m, ip, keys[j], want));
         c.svc_translated.add();
     }
 
