@@ -34,6 +34,31 @@ inline rte_be32_t translate(rte_mbuf* m, rte_ipv4_hdr* ip, const ct_key& have, c
 
 }  // namespace
 
+bool service_stage::untranslate_icmp_error(const snapshot& s, rte_mbuf* m) {
+    if (s.services == nullptr || ct_ == nullptr) return false;
+    rte_ipv4_hdr* ip = ip_of(m);
+    encap::icmp_error_ref ref;
+    if (encap::icmp_error_inner(ip, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), ref) != encap::icmp_error_status::ok)
+        return false;
+    // The quote is a packet as it left translation: its tuple reversed is
+    // the other direction's key; the quote must become this direction's.
+    const encap::ipv4_tuple& q = ref.inner;
+    const ct_key k = ct_key_v4(q.dst_addr, q.src_addr, q.dst_port, q.src_port, q.proto);
+    const ct_key* kp = &k;
+    ct_entry* e = nullptr;
+    ct_dir d = ct_orig;
+    if (ct_->lookup_bulk(&kp, 1, &e, &d) == 0) return false;
+    const ct_key& want = e->key(static_cast<ct_dir>(d ^ 1));
+    const encap::l4_endpoint ns{addr4(want.src), want.sport};
+    const encap::l4_endpoint nd{addr4(want.dst), want.dport};
+    const bool src_changes = ns.addr != q.src_addr || ns.port != q.src_port;
+    const bool dst_changes = nd.addr != q.dst_addr || nd.port != q.dst_port;
+    if (!src_changes && !dst_changes) return false;
+    encap::translate_icmp_error(ip, ref, src_changes ? &ns : nullptr, dst_changes ? &nd : nullptr);
+    ctx_.counters().svc_icmp_translated.add();
+    return true;
+}
+
 template <port_role R>
 void service_stage::run_tables(const snapshot& s, const service_table& t, burst& b, route_stage& route) {
     constexpr bool k_new_flows = R != port_role::uplink;
@@ -46,11 +71,17 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
     uint16_t nc = 0;
     for (uint16_t i = 0; i < b.n; ++i) {
         rte_ipv4_hdr* ip = ip_of(b.pkts[i]);
-        if (!t.may_be_frontend(ip->dst_addr) && !t.may_be_backend(ip->src_addr)) continue;
+        // ICMP errors about a translated flow come from anywhere (a router
+        // on the path): every ICMP packet is looked at, the rest pre-filtered.
+        const bool icmp = ip->next_proto_id == IPPROTO_ICMP;
+        if (!icmp && !t.may_be_frontend(ip->dst_addr) && !t.may_be_backend(ip->src_addr)) continue;
         encap::ipv4_tuple& u = tup[nc];
-        if (encap::extract_ipv4_tuple(ip, rte_pktmbuf_data_len(b.pkts[i]) - sizeof(rte_ether_hdr), u) !=
-            encap::tuple_status::ok)
-            continue;  // fragments, ICMP and the rest are routed as they are
+        const auto st = encap::extract_ipv4_tuple(ip, rte_pktmbuf_data_len(b.pkts[i]) - sizeof(rte_ether_hdr), u);
+        if (st == encap::tuple_status::icmp_error) {
+            if (untranslate_icmp_error(s, b.pkts[i])) b.dst[i] = rte_be_to_cpu_32(ip->dst_addr);
+            continue;
+        }
+        if (st != encap::tuple_status::ok || icmp) continue;  // fragments, echo and the rest: routed as they are
         keys[nc] = ct_key_v4(u.src_addr, u.dst_addr, u.src_port, u.dst_port, u.proto);
         kp[nc] = &keys[nc];
         cand[nc++] = i;

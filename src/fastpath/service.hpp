@@ -34,6 +34,13 @@ public:
         run_tables<R>(s, *s.services, b, route);
     }
 
+    // An ICMP error (at ip_of(m), already checked) quoting a packet of a
+    // translated flow: the quote is put back to what its sender sent, the
+    // outer destination follows (RFC 5508 4.2), so that PMTUD and errors
+    // work through a Service. Also for the errors the route stage builds.
+    // False when the quote belongs to no translated flow.
+    bool untranslate_icmp_error(const snapshot& s, rte_mbuf* m);
+
 private:
     template <port_role R>
     void run_tables(const snapshot& s, const service_table& t, burst& b, route_stage& route);

@@ -24,7 +24,9 @@ worker::worker(const worker_params& p)
       c_(*p.counters),
       ctx_(p.id, *p.counters, p.shared->punt),
       service_(ctx_, p.svc != nullptr ? p.shared->ct : nullptr, p.svc),
-      route_(ctx_, p.shared->routes) {}
+      route_(ctx_, p.shared->routes) {
+    route_.set_service_stage(&service_);
+}
 
 template <port_role R>
 void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts, uint16_t n) {

@@ -48,6 +48,8 @@ int worker_main(void* arg);
 class worker {
 public:
     explicit worker(const worker_params& p);
+    worker(const worker&) = delete;  // the route stage points at our service stage
+    worker& operator=(const worker&) = delete;
     void process(const snapshot& s, port_role role, uint16_t in_port, rte_mbuf** pkts, uint16_t n);
     void flush_all(const snapshot& s);
     int run();

@@ -291,6 +291,58 @@ TEST_F(services, full_table_refuses_new_flows) {
     EXPECT_EQ(dp_->ct()->counters().full, 5u);
 }
 
+// The quoted packet of an ICMP error sent to pod 1: IPv4 header + 8 bytes.
+bytes quote_of(const bytes& frame) { return bytes(frame.begin() + 14 + 20 + 8, frame.end()); }
+
+TEST_F(services, frag_needed_through_a_service_quotes_the_service_address) {
+    publish({frontend(k_vip, 80, 6, 1, pool({backend(k_remote, 8080, 12, false)}))});
+    ASSERT_EQ(from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_vip, 40007, 80, k_syn)))[uplink_].size(), 1u);
+    // Too big for the tunnel, DF set (ipv4() sets DF): the error the client
+    // gets must name the connection it knows, to the Service.
+    const bytes big = tcp_ip(k_pod1_ip, k_vip, 40007, 80, k_ack, 1460);
+    auto out = from_pod1(pod1_frame(big));
+    ASSERT_EQ(out[p1_].size(), 1u);
+    const bytes& f = out[p1_][0];
+    const uint8_t* ic = &f[14 + 20];
+    EXPECT_EQ(ic[0], 3);
+    EXPECT_EQ(ic[1], 4);
+    EXPECT_EQ(get16(ic + 6), 1450) << "the tunnel's MTU";
+    EXPECT_EQ(ref_csum(ic, f.size() - 14 - 20), 0) << "ICMP checksum after translating the quote";
+    const bytes q = quote_of(f);
+    EXPECT_EQ(get32(&q[12]), k_pod1_ip);
+    EXPECT_EQ(get32(&q[16]), k_vip) << "the quote is put back to the Service address";
+    EXPECT_EQ(get16(&q[22]), 80);
+    EXPECT_EQ(ref_csum(q.data(), 20), 0) << "quoted IPv4 checksum";
+    EXPECT_EQ(get32(&f[14 + 16]), k_pod1_ip);
+    EXPECT_EQ(ctr().svc_icmp_translated.get(), 1u);
+}
+
+TEST_F(services, icmp_error_from_the_path_is_translated_after_decap) {
+    publish({frontend(k_vip, 53, 17, 2, pool({backend(k_remote, 5353, 21, false)}))});
+    const bytes q = udp_ip(k_pod1_ip, k_vip, 41008, 53);
+    ASSERT_EQ(from_pod1(pod1_frame(q))[uplink_].size(), 1u);
+    // The backend's node answers port unreachable about the packet as it
+    // reached it (to the backend), quoting header + 8 bytes.
+    const bytes seen = translated(q, k_pod1_ip, 41008, k_remote, 5353);
+    bytes ic = icmp(3, 3, 0);
+    ic.resize(8);
+    ic.insert(ic.end(), seen.begin(), seen.begin() + 28);
+    put16(&ic[4], 0);
+    put16(&ic[6], 0);
+    put16(&ic[2], 0);
+    put16(&ic[2], ref_csum(ic.data(), ic.size()));
+    const bytes err = ipv4(k_remote, k_pod1_ip, 1, 64, ic);
+    auto out = from_uplink(from_peer(err));
+    ASSERT_EQ(out[p1_].size(), 1u);
+    const bytes& f = out[p1_][0];
+    const bytes got_q = quote_of(f);
+    EXPECT_EQ(get32(&got_q[16]), k_vip);
+    EXPECT_EQ(get16(&got_q[22]), 53);
+    EXPECT_EQ(get32(&f[14 + 12]), k_vip) << "the error came from the backend itself: it now comes from the Service";
+    EXPECT_EQ(ref_csum(&f[14], 20), 0);
+    EXPECT_EQ(ref_csum(&f[14 + 20], f.size() - 14 - 20), 0);
+}
+
 TEST_F(services, plain_traffic_is_untouched) {
     publish({frontend(k_vip, 80, 6, 1, pool({backend(k_pod2_ip, 8080, 11, true)}))});
     const bytes ip = ipv4(k_pod1_ip, k_remote, 17, 64, udp(40000, 53, 100));
