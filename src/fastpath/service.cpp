@@ -34,6 +34,19 @@ inline rte_be32_t translate(rte_mbuf* m, rte_ipv4_hdr* ip, const ct_key& have, c
 
 }  // namespace
 
+service_stage::service_stage(const stage_ctx& ctx, conntrack* ct, affinity_table* affinity, svc_counters* svc)
+    : ctx_(ctx), ct_(ct), affinity_(affinity), svc_(svc), tsc_hz_(rte_get_tsc_hz()) {}
+
+const svc_backend* service_stage::affine(const svc_frontend& f, const svc_pool& pool, rte_be32_t client,
+                                         uint32_t now_s) const {
+    if (affinity_ == nullptr) return nullptr;
+    const uint32_t id = affinity_->lookup(affinity_key_v4(f.id, client), now_s, f.affinity_timeout_s);
+    if (id == 0) return nullptr;
+    for (const svc_backend& b : pool.backends)  // new flows only; a pool is one Service's backends
+        if (b.id == id) return &b;
+    return nullptr;  // that backend is gone: pick again
+}
+
 bool service_stage::untranslate_icmp_error(const snapshot& s, rte_mbuf* m) {
     if (s.services == nullptr || ct_ == nullptr) return false;
     rte_ipv4_hdr* ip = ip_of(m);
@@ -154,8 +167,11 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
             }
             const svc_pool& pool = (f.flags & k_svc_local_only) ? *f.local : *f.all;
             const encap::ipv4_tuple& u = tup[j];
-            const svc_backend* be =
-                service_table::pick(pool, svc_flow_hash(u.src_addr, u.dst_addr, u.src_port, u.dst_port, u.proto));
+            const bool sticky = (f.flags & k_svc_affinity) != 0;
+            const uint32_t now_s = sticky ? affinity_table::now_s(now, tsc_hz_) : 0;
+            const svc_backend* be = sticky ? affine(f, pool, u.src_addr, now_s) : nullptr;
+            if (be == nullptr)
+                be = service_table::pick(pool, svc_flow_hash(u.src_addr, u.dst_addr, u.src_port, u.dst_port, u.proto));
             if (be == nullptr) {
                 drop_here(drop_reason::svc_no_local_backend);
                 continue;
@@ -177,6 +193,7 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
                 case ct_insert_status::inserted:
                     fc.new_flows.add();
                     c.svc_new_flows.add();
+                    if (sticky && affinity_ != nullptr) affinity_->record(affinity_key_v4(f.id, u.src_addr), be->id, now_s);
                     break;
                 case ct_insert_status::existed:  // another worker's first packet of this flow won
                     ct_->update(*r.entry, r.dir, in.tcp_flags, bytes, now);

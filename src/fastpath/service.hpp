@@ -13,6 +13,7 @@
 // Thread: worker lcores only. Must not: lock, allocate, make syscalls, log, or throw.
 #pragma once
 
+#include "fastpath/affinity.hpp"
 #include "fastpath/conntrack.hpp"
 #include "fastpath/route.hpp"
 #include "fastpath/service_table.hpp"
@@ -23,7 +24,7 @@ namespace vxr::fastpath {
 class service_stage {
 public:
     // `ct` and `svc` null: Services are off and run() returns at once.
-    service_stage(const stage_ctx& ctx, conntrack* ct, svc_counters* svc) : ctx_(ctx), ct_(ct), svc_(svc) {}
+    service_stage(const stage_ctx& ctx, conntrack* ct, affinity_table* affinity, svc_counters* svc);
 
     // Translates in place and updates b.dst; packets answered or dropped here
     // leave the burst. New flows are created only from pod and host ports
@@ -45,9 +46,15 @@ private:
     template <port_role R>
     void run_tables(const snapshot& s, const service_table& t, burst& b, route_stage& route);
 
+    // sessionAffinity ClientIP: the backend the client used last, if it is
+    // still in `pool` and within the frontend's timeout.
+    const svc_backend* affine(const svc_frontend& f, const svc_pool& pool, rte_be32_t client, uint32_t now_s) const;
+
     stage_ctx ctx_;
     conntrack* ct_;
+    affinity_table* affinity_;
     svc_counters* svc_;
+    uint64_t tsc_hz_;
 };
 
 }  // namespace vxr::fastpath

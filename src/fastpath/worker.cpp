@@ -23,7 +23,7 @@ worker::worker(const worker_params& p)
     : p_(p),
       c_(*p.counters),
       ctx_(p.id, *p.counters, p.shared->punt),
-      service_(ctx_, p.svc != nullptr ? p.shared->ct : nullptr, p.svc),
+      service_(ctx_, p.svc != nullptr ? p.shared->ct : nullptr, p.shared->affinity, p.svc),
       route_(ctx_, p.shared->routes) {
     route_.set_service_stage(&service_);
 }

@@ -9,6 +9,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "fastpath/affinity.hpp"
 #include "fastpath/conntrack.hpp"
 #include "fastpath/counters.hpp"
 #include "fastpath/route_table.hpp"
@@ -28,6 +29,7 @@ struct shared_state {
     rte_rcu_qsbr* qsbr = nullptr;
     rte_ring* punt = nullptr;                          // workers -> control (MP/SC)
     conntrack* ct = nullptr;                           // control, before launch: null when Services are off
+    affinity_table* affinity = nullptr;                // likewise
 };
 
 struct worker_params {

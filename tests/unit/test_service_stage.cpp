@@ -291,6 +291,26 @@ TEST_F(services, full_table_refuses_new_flows) {
     EXPECT_EQ(dp_->ct()->counters().full, 5u);
 }
 
+TEST_F(services, client_ip_affinity_keeps_a_client_on_one_backend) {
+    const auto p = pool({backend(k_pod2_ip, 8080, 11, true), backend(k_remote, 8080, 12, false)});
+    auto f = frontend(k_vip, 80, 6, 1, p, k_svc_affinity);
+    f.affinity_timeout_s = 10800;
+    publish({f});
+    std::set<uint32_t> seen;
+    for (uint16_t sport = 44000; sport < 44020; ++sport) {
+        auto out = from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_vip, sport, 80, k_syn)));
+        seen.insert(out.count(p2_) ? get32(&ip_part(out[p2_][0])[16]) : get32(&inner_ip(out[uplink_][0])[16]));
+    }
+    EXPECT_EQ(seen.size(), 1u) << "20 connections of one client, one backend";
+    EXPECT_EQ(fc(1).new_flows.get(), 20u);
+    affinity_table& a = *dp_->affinity();
+    EXPECT_EQ(a.entries(), 1u);
+    const uint32_t now_s = affinity_table::now_s(rte_rdtsc(), rte_get_tsc_hz());
+    EXPECT_EQ(a.expire(now_s, 10800), 0u) << "not idle yet";
+    EXPECT_EQ(a.expire(now_s + 10802, 10800), 1u) << "idle past the timeout";
+    EXPECT_EQ(a.entries(), 0u);
+}
+
 // The quoted packet of an ICMP error sent to pod 1: IPv4 header + 8 bytes.
 bytes quote_of(const bytes& frame) { return bytes(frame.begin() + 14 + 20 + 8, frame.end()); }
 
