@@ -42,9 +42,9 @@ struct env {
 };
 env* g_env = nullptr;
 
-// An Ethernet/IPv4/UDP frame from pod 10.244.1.2 to a remote pod, with
-// varying ports so that flows differ.
-void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_addr dst) {
+// An Ethernet/IPv4/UDP frame from pod 10.244.1.2 to `dst_ip`:`dport`.
+void write_udp_frame(rte_mbuf* m, uint32_t dst_ip, uint16_t sport, uint16_t dport, rte_ether_addr src,
+                     rte_ether_addr dst) {
     rte_pktmbuf_reset(m);
     auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, k_inner_len));
     eth->dst_addr = dst;
@@ -57,12 +57,17 @@ void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_a
     ip->time_to_live = 64;
     ip->next_proto_id = IPPROTO_UDP;
     ip->src_addr = rte_cpu_to_be_32(0x0af40102);
-    ip->dst_addr = rte_cpu_to_be_32(0x0af40200 | (2 + flow % 250));
+    ip->dst_addr = rte_cpu_to_be_32(dst_ip);
     ip->hdr_checksum = rte_ipv4_cksum(ip);
     auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-    udp->src_port = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + flow));
-    udp->dst_port = rte_cpu_to_be_16(5001);
+    udp->src_port = rte_cpu_to_be_16(sport);
+    udp->dst_port = rte_cpu_to_be_16(dport);
     udp->dgram_len = rte_cpu_to_be_16(k_inner_len - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
+}
+
+// To a remote pod, with varying ports so that flows differ.
+void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_addr dst) {
+    write_udp_frame(m, 0x0af40200 | (2 + flow % 250), static_cast<uint16_t>(1024 + flow), 5001, src, dst);
 }
 
 // Puts each frame back as it was written (the timed loops move data_off).
@@ -223,16 +228,16 @@ void bm_decap(benchmark::State& state) {
     report(state, cycles, n);
 }
 
-// The whole worker pipeline for pod -> remote node: classify, bulk LPM,
-// TTL, encap, TX buffer into a net_null uplink. Includes refilling the burst
-// (mbuf alloc + writing a 60-byte frame), reported separately by bm_refill.
-void bm_pipeline_encap(benchmark::State& state) {
+// The pod -> remote pipeline with `write` choosing each packet's flow;
+// checks that every packet was encapsulated.
+template <typename W>
+void run_pipeline(benchmark::State& state, W write) {
     const auto burst = static_cast<uint16_t>(state.range(0));
     fastpath::worker w(g_env->dp.params_for(0));
     const fastpath::snapshot& s = *g_env->dp.current();
     const rte_ether_addr pod_mac = encap::to_rte(*mac_addr::parse("02:00:00:00:01:02"));
     std::vector<rte_mbuf*> pkts(burst);
-    uint64_t cycles = 0, n = 0, flow = 0;
+    uint64_t cycles = 0, n = 0;
     const uint64_t before = g_env->dp.counters(0).encapsulated.get();
     for (auto _ : state) {
         const uint64_t t0 = rte_rdtsc();
@@ -240,7 +245,7 @@ void bm_pipeline_encap(benchmark::State& state) {
             state.SkipWithError("mbuf pool empty");
             break;
         }
-        for (uint16_t i = 0; i < burst; ++i) write_pod_frame(pkts[i], static_cast<uint32_t>(flow++), pod_mac, s.gateway_mac);
+        for (uint16_t i = 0; i < burst; ++i) write(pkts[i], pod_mac, s.gateway_mac);
         w.process(s, fastpath::port_role::pod, g_env->pod_port, pkts.data(), burst);
         cycles += rte_rdtsc() - t0;
         n += burst;
@@ -248,6 +253,119 @@ void bm_pipeline_encap(benchmark::State& state) {
     w.flush_all(s);
     if (g_env->dp.counters(0).encapsulated.get() - before != n) state.SkipWithError("not every packet was encapsulated");
     report(state, cycles, n);
+}
+
+// The whole worker pipeline for pod -> remote node: classify, bulk LPM,
+// TTL, encap, TX buffer into a net_null uplink. Includes refilling the burst
+// (mbuf alloc + writing a 60-byte frame), reported separately by bm_refill.
+void bm_pipeline_encap(benchmark::State& state) {
+    uint32_t flow = 0;
+    run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) { write_pod_frame(m, flow++, src, dst); });
+}
+
+// ---- Services ----------------------------------------------------------------------
+// 10,000 ClusterIP frontends (UDP 10.96.0.1.. port 53), 10 backends each,
+// 100,000 in all, every one behind the peer node (10.244.2.x, port
+// 8000 + j / 250), so that a translated packet takes the same encap path as
+// bm_pipeline_encap's. The Maglev slots are a plain rotation over the
+// backends: the worker reads one slot either way; building 10,000 real
+// tables is bench_maglev's job.
+constexpr uint32_t k_services = 10000;
+constexpr uint32_t k_backends_per_service = 10;
+constexpr uint32_t k_established = 1000000;
+uint32_t vip_of(uint32_t i) { return 0x0a600001 + i; }
+bool g_services_installed = false;
+
+void install_services() {
+    if (g_services_installed) return;
+    std::vector<fastpath::svc_frontend_spec> specs;
+    specs.reserve(k_services);
+    auto empty = std::make_shared<fastpath::svc_pool>();
+    for (uint32_t i = 0; i < k_services; ++i) {
+        auto p = std::make_shared<fastpath::svc_pool>();
+        for (uint32_t k = 0; k < k_backends_per_service; ++k) {
+            const uint32_t j = i * k_backends_per_service + k;
+            fastpath::svc_backend b{};
+            const uint32_t a = rte_cpu_to_be_32(0x0af40200 | (2 + j % 250));
+            std::memcpy(b.addr, &a, 4);
+            b.port = rte_cpu_to_be_16(static_cast<uint16_t>(8000 + j / 250));
+            b.family = 2;
+            b.id = j + 1;
+            p->backends.push_back(b);
+        }
+        p->slots.resize(16381);
+        for (uint32_t k = 0; k < p->slots.size(); ++k) p->slots[k] = static_cast<uint16_t>(k % k_backends_per_service);
+        fastpath::svc_frontend_spec f;
+        f.key = fastpath::svc_key_v4(rte_cpu_to_be_32(vip_of(i)), rte_cpu_to_be_16(53), IPPROTO_UDP);
+        f.id = i;
+        f.all = std::move(p);
+        f.local = empty;
+        f.name = "bench/svc" + std::to_string(i);
+        specs.push_back(std::move(f));
+    }
+    auto t = fastpath::service_table::build(std::move(specs), SOCKET_ID_ANY);
+    if (!t) {
+        std::fprintf(stderr, "bench: %s\n", t.err().c_str());
+        std::exit(1);
+    }
+    g_env->router->set_services(std::shared_ptr<const fastpath::service_table>(std::move(*t)));
+    g_services_installed = true;
+}
+
+// Flow f of the established set: Service f % 10,000, source port 1024 + f / 10,000.
+void write_service_frame(rte_mbuf* m, uint32_t f, rte_ether_addr src, rte_ether_addr dst) {
+    write_udp_frame(m, vip_of(f % k_services), static_cast<uint16_t>(1024 + f / k_services), 53, src, dst);
+}
+
+// bm_pipeline_encap with the 10,000 Services installed: what the address
+// pre-filters cost traffic that is not a Service's.
+void bm_pipeline_encap_services_on(benchmark::State& state) {
+    install_services();
+    uint32_t flow = 0;
+    run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) { write_pod_frame(m, flow++, src, dst); });
+}
+
+// Every packet a new flow: frontend lookup, Maglev pick, conntrack insert,
+// DNAT. A fixed packet count keeps the table below its size.
+void bm_service_new_flows(benchmark::State& state) {
+    install_services();
+    static uint32_t next = 0;  // source ports 20000.. never collide with the established set's
+    const uint64_t flows0 = g_env->dp.counters(0).svc_new_flows.get();
+    uint64_t sent = 0;
+    run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) {
+        const uint32_t f = next++;
+        write_udp_frame(m, vip_of(f % k_services), static_cast<uint16_t>(20000 + f / k_services), 53, src, dst);
+        ++sent;
+    });
+    if (g_env->dp.counters(0).svc_new_flows.get() - flows0 != sent) state.SkipWithError("not every packet was a new flow");
+}
+
+// Established flows: 1,000,000 in conntrack (created once, untimed); each
+// packet is one of the first `active` of them, in a scattered order (stride
+// 7919): 10,000 stay in cache, 1,000,000 come from memory as under real load.
+void bm_service_established(benchmark::State& state) {
+    install_services();
+    static bool created = false;
+    if (!created) {
+        fastpath::worker w(g_env->dp.params_for(0));
+        const fastpath::snapshot& s = *g_env->dp.current();
+        rte_mbuf* pkts[32];
+        for (uint32_t f = 0; f < k_established; f += 32) {
+            if (rte_pktmbuf_alloc_bulk(g_env->pool, pkts, 32) != 0) return state.SkipWithError("mbuf pool empty");
+            for (uint32_t i = 0; i < 32; ++i) write_service_frame(pkts[i], (f + i) % k_established, {}, s.gateway_mac);
+            w.process(s, fastpath::port_role::pod, g_env->pod_port, pkts, 32);
+            w.flush_all(s);
+        }
+        created = true;
+    }
+    const uint64_t flows0 = g_env->dp.counters(0).svc_new_flows.get();
+    const auto active = static_cast<uint64_t>(state.range(1));  // the flows this run cycles over
+    uint64_t cursor = 0;
+    run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) {
+        write_service_frame(m, static_cast<uint32_t>((cursor++ * 7919) % active), src, dst);
+    });
+    if (g_env->dp.counters(0).svc_new_flows.get() != flows0) state.SkipWithError("a packet made a new flow");
+    state.counters["ct_entries"] = static_cast<double>(g_env->dp.ct()->counters().entries);
 }
 
 void bm_refill(benchmark::State& state) {
@@ -352,6 +470,10 @@ BENCHMARK(bm_pipeline_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_refill)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_classify_pod)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_classify_uplink)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+// After the plain-path benchmarks: these install the Services for the rest of the run.
+BENCHMARK(bm_pipeline_encap_services_on)->Arg(32);
+BENCHMARK(bm_service_new_flows)->Arg(32)->Iterations(16384);
+BENCHMARK(bm_service_established)->ArgNames({"burst", "active"})->Args({32, 10000})->Args({32, k_established});
 
 int setup() {
     const std::string prefix = "--file-prefix=vxrbench" + std::to_string(getpid());
@@ -379,6 +501,13 @@ int setup() {
         return 1;
     }
     if (auto r = g_env->dp.init({1, cfg->mbufs, 1u << 16, 0}); !r) {
+        std::fprintf(stderr, "bench: %s\n", r.err().c_str());
+        return 1;
+    }
+    // Conntrack sized for the established-flow benchmark plus the new flows.
+    fastpath::ct_params ctp;
+    ctp.max_entries = 1u << 21;
+    if (auto r = g_env->dp.enable_services(ctp); !r) {
         std::fprintf(stderr, "bench: %s\n", r.err().c_str());
         return 1;
     }

@@ -13,6 +13,7 @@ namespace vxr::encap {
 // RFC 792 types and codes that DPDK 22.11's rte_icmp.h does not name.
 inline constexpr uint8_t k_icmp_dest_unreach = 3;
 inline constexpr uint8_t k_icmp_code_frag_needed = 4;
+inline constexpr uint8_t k_icmp_code_port_unreach = 3;
 inline constexpr uint8_t k_icmp_time_exceeded = 11;
 
 // RFC 1812 4.3.2.7: never an error about an ICMP error, a non-initial

@@ -2,6 +2,8 @@
 // down; never runs on a worker.
 #include "fastpath/dataplane.hpp"
 
+#include <algorithm>
+
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_eal.h>
@@ -48,6 +50,7 @@ dataplane::~dataplane() {
     close_ports();
     delete shared_.published.exchange(nullptr);
     ct_.reset();
+    affinity_.reset();
     for (auto* c : svc_) rte_free(c);
     for (auto* r : inject_) rte_ring_free(r);
     rte_ring_free(shared_.punt);
@@ -109,6 +112,11 @@ result<void> dataplane::enable_services(ct_params p) {
     if (!ct) return make_error(ct.err());
     ct_ = std::move(*ct);
     const int socket = static_cast<int>(rte_socket_id());
+    // One client address per entry, far fewer than flows: a sixteenth of
+    // the flow table, at least 1024.
+    auto aff = affinity_table::create(std::max<uint32_t>(1024, p.max_entries / 16), shared_.qsbr, socket);
+    if (!aff) return make_error(aff.err());
+    affinity_ = std::move(*aff);
     for (unsigned w = 0; w < params_.workers; ++w) {
         void* mem = rte_zmalloc_socket("vxr_svc_counters", sizeof(svc_counters) * k_max_frontends,
                                        RTE_CACHE_LINE_SIZE, socket);
@@ -117,6 +125,7 @@ result<void> dataplane::enable_services(ct_params p) {
         wparams_[w].svc = svc_[w];
     }
     shared_.ct = ct_.get();
+    shared_.affinity = affinity_.get();
     return {};
 }
 

@@ -101,6 +101,7 @@ public:
     // Before launch(); once.
     result<void> enable_services(ct_params p);
     conntrack* ct() const { return ct_.get(); }
+    affinity_table* affinity() const { return affinity_.get(); }
     const svc_counters* frontend_counters(unsigned w) const { return w < params_.workers ? svc_[w] : nullptr; }
 
     // For tests and benchmarks that run a worker pipeline on this thread.
@@ -113,6 +114,7 @@ private:
     rte_mempool* pool_ = nullptr;
     worker_counters* counters_ = nullptr;  // rte_zmalloc'd array, one per worker
     std::unique_ptr<conntrack> ct_;
+    std::unique_ptr<affinity_table> affinity_;
     std::array<svc_counters*, k_max_workers> svc_{};  // rte_zmalloc'd, k_max_frontends each
     std::array<rte_ring*, k_max_workers> inject_{};
     std::array<worker_params, k_max_workers> wparams_{};

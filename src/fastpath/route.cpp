@@ -8,6 +8,7 @@
 #include "encap/icmp.hpp"
 #include "encap/ipv4.hpp"
 #include "encap/vxlan.hpp"
+#include "fastpath/service.hpp"
 
 namespace vxr::fastpath {
 
@@ -60,6 +61,7 @@ void route_stage::icmp_error(const snapshot& s, rte_mbuf* m, uint8_t type, uint8
     if (!encap::icmp_error_in_place(m, type, code, mtu, s.gateway_ip_be))
         return ctx_.drop(m, drop_reason::no_headroom);
     ctx_.counters().icmp_sent.add();
+    if (svc_ != nullptr) svc_->untranslate_icmp_error(s, m);
     reroute(s, m, in_port);
 }
 

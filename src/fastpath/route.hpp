@@ -11,6 +11,8 @@
 
 namespace vxr::fastpath {
 
+class service_stage;
+
 class route_stage {
 public:
     route_stage(const stage_ctx& ctx, const route_table* routes);
@@ -18,6 +20,10 @@ public:
     // Consumes the burst: every packet is sent, punted or dropped.
     template <port_role R>
     void run(const snapshot& s, burst& b);
+
+    // The service stage whose translations the ICMP errors built here undo
+    // in their quote (null: none). The worker wires it once.
+    void set_service_stage(service_stage* svc) { svc_ = svc; }
 
     // Turns `m` into an ICMP error about itself and routes it back to its
     // source; `generated` packets (our own) never cause one.
@@ -31,6 +37,7 @@ private:
 
     stage_ctx ctx_;  // a copy: one indirection less per packet than a reference
     const route_table* routes_;
+    service_stage* svc_ = nullptr;
     uint64_t icmp_tokens_;
     uint64_t icmp_last_tsc_;
     uint64_t tsc_per_token_;

@@ -1,6 +1,7 @@
 // The worker lcore: polls its RX queues and runs each burst through the
 // pipeline's stages (DESIGN.md 1), one file per stage:
-//   classify (classify_uplink.cpp, classify_local.cpp) -> route (route.cpp)
+//   classify (classify_uplink.cpp, classify_local.cpp)
+//   -> conntrack + service (service.cpp) -> route (route.cpp)
 //   -> transmit (stage.hpp, transmit.cpp)
 // Thread: worker lcores. No locks, heap allocation, syscalls (bar the opt-in
 // idle backoff), logging or exceptions here (DESIGN.md 3).
@@ -19,7 +20,13 @@ constexpr uint32_t k_idle_polls_before_sleep = 1024;  // ~tens of us of empty po
 }  // namespace
 
 worker::worker(const worker_params& p)
-    : p_(p), c_(*p.counters), ctx_(p.id, *p.counters, p.shared->punt), route_(ctx_, p.shared->routes) {}
+    : p_(p),
+      c_(*p.counters),
+      ctx_(p.id, *p.counters, p.shared->punt),
+      service_(ctx_, p.svc != nullptr ? p.shared->ct : nullptr, p.shared->affinity, p.svc),
+      route_(ctx_, p.shared->routes) {
+    route_.set_service_stage(&service_);
+}
 
 template <port_role R>
 void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts, uint16_t n) {
@@ -29,6 +36,7 @@ void worker::process_burst(const snapshot& s, uint16_t in_port, rte_mbuf** pkts,
         classify_uplink(ctx_, s, pkts, n, b);
     else
         classify_local<R>(ctx_, s, pkts, n, b);
+    service_.run<R>(s, b, route_);
     route_.run<R>(s, b);
 }
 

@@ -9,10 +9,12 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "fastpath/affinity.hpp"
 #include "fastpath/conntrack.hpp"
 #include "fastpath/counters.hpp"
 #include "fastpath/route_table.hpp"
 #include "fastpath/route.hpp"
+#include "fastpath/service.hpp"
 #include "fastpath/snapshot.hpp"
 #include "fastpath/stage.hpp"
 
@@ -27,6 +29,7 @@ struct shared_state {
     rte_rcu_qsbr* qsbr = nullptr;
     rte_ring* punt = nullptr;                          // workers -> control (MP/SC)
     conntrack* ct = nullptr;                           // control, before launch: null when Services are off
+    affinity_table* affinity = nullptr;                // likewise
 };
 
 struct worker_params {
@@ -47,6 +50,8 @@ int worker_main(void* arg);
 class worker {
 public:
     explicit worker(const worker_params& p);
+    worker(const worker&) = delete;  // the route stage points at our service stage
+    worker& operator=(const worker&) = delete;
     void process(const snapshot& s, port_role role, uint16_t in_port, rte_mbuf** pkts, uint16_t n);
     void flush_all(const snapshot& s);
     int run();
@@ -58,6 +63,7 @@ private:
     worker_params p_;
     worker_counters& c_;
     stage_ctx ctx_;
+    service_stage service_;
     route_stage route_;
 };
 
