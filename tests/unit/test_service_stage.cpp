@@ -2,6 +2,9 @@
 // Service table published by the real router, frames from pods and from the
 // uplink, and the exact bytes that come out (checksums recomputed here from
 // scratch, not with the incremental code under test).
+// Three lcores on the two CPUs any test machine has: the main one and two
+// workers, for the two-worker case (workers are driven on this thread).
+#define VXR_FASTPATH_TEST_EAL_ARGS {"--lcores", "0@0,1@1,2@1"}
 #include "fastpath_harness.hpp"
 
 #include "fastpath/service_table.hpp"
@@ -372,6 +375,29 @@ TEST_F(services, plain_traffic_is_untouched) {
     EXPECT_EQ(ctr().ct_hits.get(), 0u);
     EXPECT_EQ(ctr().svc_untranslated.get(), 0u) << "the address pre-filters let it pass without a lookup";
     EXPECT_EQ(dp_->ct()->counters().entries, 0u);
+}
+
+// Both directions of a flow need not meet one worker: the reply of a flow
+// that worker 0 translated is decapsulated by worker 1 and still finds it.
+class services_two_workers : public services {
+protected:
+    unsigned workers() const override { return 2; }
+};
+
+TEST_F(services_two_workers, reply_on_another_worker_is_translated) {
+    publish({frontend(k_vip, 53, 17, 2, pool({backend(k_remote, 5353, 21, false)}))});
+    const bytes q = udp_ip(k_pod1_ip, k_vip, 41009, 53);
+    auto out = from_pod1(pod1_frame(q));  // worker 0
+    ASSERT_EQ(out[uplink_].size(), 1u);
+    worker w1(dp_->params_for(1));
+    const bytes a = udp_ip(k_remote, k_pod1_ip, 5353, 41009, 40);
+    rte_mbuf* m = mbuf(from_peer(a));
+    w1.process(*dp_->current(), port_role::uplink, uplink_, &m, 1);
+    out = take(nullptr, 1);
+    ASSERT_EQ(out[p1_].size(), 1u) << "worker 1 sent it";
+    EXPECT_TRUE(same_bytes(ip_part(out[p1_][0]), translated(a, k_vip, 53, k_pod1_ip, 41009)));
+    EXPECT_EQ(dp_->counters(1).ct_hits.get(), 1u);
+    EXPECT_EQ(dp_->counters(0).svc_new_flows.get(), 1u);
 }
 
 }  // namespace
