@@ -1,5 +1,7 @@
 #include "control/node/netns.hpp"
 
+#include "common/log.hpp"
+
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
@@ -159,6 +161,13 @@ result<void> plumb_host(const host_link& h) {
         auto r = run_command(s);
         if (!r) return r;
     }
+    // Replies of a node port's flows come back from the workers with the
+    // node's own address as source, for the kernel to route to the client;
+    // without accept_local it drops them as martians. Not fatal: only node
+    // ports from outside need it.
+    if (auto r = run_command({"sysctl", "-qw", "net.ipv4.conf." + h.iface + ".accept_local=1"}); !r)
+        VXR_LOG_WARN("host port: %s; replies to node-port clients outside the cluster will be dropped by the kernel",
+                     r.err().c_str());
     return {};
 }
 
