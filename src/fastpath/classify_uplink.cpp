@@ -47,8 +47,12 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
             // A flannel peer with DirectRouting on our L2 sends pod traffic
             // unencapsulated to our MAC; the route stage decides (a local pod:
             // routed; anything else: the node's).
+            // An external IP or load-balancer address of a Service reaching
+            // us is handled like a node port (and, untranslated, goes to
+            // the host as the direct path would send it).
             trim_to_ip(m, ip);
-            out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), k_pkt_direct);
+            const bool frontend = s.services != nullptr && s.services->may_be_frontend(ip->dst_addr);
+            out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), frontend ? k_pkt_local : k_pkt_direct);
             continue;
         }
         // To the node itself: maybe a Service's node port (the service stage

@@ -354,6 +354,18 @@ TEST_F(services, node_port_local_policy_keeps_the_client_address) {
     EXPECT_TRUE(same_bytes(inner_ip(out[uplink_][0]), translated(a, k_node, 30081, k_client, 50001)));
 }
 
+TEST_F(services, external_ip_reaching_the_node_is_translated) {
+    constexpr uint32_t k_external = ip4(203, 0, 113, 10);
+    publish({frontend(k_external, 80, 6, 7, pool({backend(k_pod2_ip, 8080, 71, true)}))});
+    const bytes syn = tcp_ip(k_client, k_external, 50003, 80, k_syn);
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + syn);
+    ASSERT_EQ(out[p2_].size(), 1u);
+    const bytes got = ip_part(out[p2_][0]);
+    EXPECT_EQ(get32(&got[16]), k_pod2_ip);
+    EXPECT_EQ(get32(&got[12]), k_gw);
+    EXPECT_TRUE(l4_ok(got));
+}
+
 TEST_F(services, other_traffic_to_the_node_goes_to_the_host_untouched) {
     publish({frontend(k_node, 30080, 6, 5, pool({backend(k_pod2_ip, 8080, 51, true)}))});
     const uint64_t before = drop_count("no_host_port");
