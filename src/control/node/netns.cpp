@@ -151,12 +151,15 @@ result<void> plumb_host(const host_link& h) {
         {"ip", "link", "set", "dev", h.iface, "mtu", std::to_string(h.mtu), "up"},
         {"ip", "route", "replace", h.pod_cidr.str(), "via", h.gateway.str(), "dev", h.iface, "onlink"},
     };
-    if (h.cluster_cidr) {
-        const std::string overlay_src = h.pod_cidr.addr.str();
+    const std::string overlay_src = h.pod_cidr.addr.str();
+    if (h.cluster_cidr || !h.service_cidrs.empty())
         steps.push_back({"ip", "addr", "replace", overlay_src + "/32", "dev", h.iface});
+    if (h.cluster_cidr)
         steps.push_back({"ip", "route", "replace", h.cluster_cidr->str(), "via", h.gateway.str(), "dev", h.iface,
                          "onlink", "src", overlay_src});
-    }
+    for (const auto& c : h.service_cidrs)
+        steps.push_back({"ip", "route", "replace", c.str(), "via", h.gateway.str(), "dev", h.iface, "onlink", "src",
+                         overlay_src});
     for (auto& s : steps) {
         auto r = run_command(s);
         if (!r) return r;
