@@ -47,14 +47,36 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
             // A flannel peer with DirectRouting on our L2 sends pod traffic
             // unencapsulated to our MAC; the route stage decides (a local pod:
             // routed; anything else: the node's).
+            // An external IP or load-balancer address of a Service reaching
+            // us is handled like a node port (and, untranslated, goes to
+            // the host as the direct path would send it).
             trim_to_ip(m, ip);
-            out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), k_pkt_direct);
+            const bool frontend = s.services != nullptr && s.services->may_be_frontend(ip->dst_addr);
+            out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), frontend ? k_pkt_local : k_pkt_direct);
             continue;
         }
-        if (ip->next_proto_id != IPPROTO_UDP) { ctx.tx_host(s, m); continue; }
+        // To the node itself: maybe a Service's node port (the service stage
+        // decides; what it does not translate goes to the host untouched).
+        // (Asked only off the VXLAN path, which must not pay for it.)
+        const auto node_port = [&] { return s.services != nullptr && s.services->may_be_frontend(ip->dst_addr); };
+        if (ip->next_proto_id != IPPROTO_UDP) {
+            if ((ip->next_proto_id == IPPROTO_TCP || ip->next_proto_id == IPPROTO_SCTP) && node_port()) {
+                trim_to_ip(m, ip);
+                out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), k_pkt_local);
+            } else {
+                ctx.tx_host(s, m);
+            }
+            continue;
+        }
         trim_to_ip(m, ip);
         const auto r = encap::vxlan_parse(m, s.udp_port_be, s.vni_be, s.vtep_mac);
-        if (r.status == encap::vxlan_status::not_vxlan) { ctx.tx_host(s, m); continue; }
+        if (r.status == encap::vxlan_status::not_vxlan) {
+            if (node_port())
+                out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), k_pkt_local);
+            else
+                ctx.tx_host(s, m);
+            continue;
+        }
         if (unlikely(r.status == encap::vxlan_status::wrong_inner_mac)) {
             // Dropped, and shown to the control thread so that the operator
             // sees which peer holds a stale VTEP MAC for us; the report is

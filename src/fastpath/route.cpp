@@ -33,6 +33,10 @@ void route_stage::run(const snapshot& s, burst& b) {
     for (uint16_t i = 0; i < b.n; ++i) {
         const bool found = hop[i] != k_no_route;
         const auto nh = static_cast<uint32_t>(hop[i]);
+        if (from_uplink && (b.flags[i] & k_pkt_local)) {  // the node's, not a node port
+            ctx_.tx_host(s, b.pkts[i]);
+            continue;
+        }
         if (from_uplink && (b.flags[i] & k_pkt_direct) &&
             !(found && nh < s.nexthops.size() && s.nexthops[nh].kind == nh_kind::pod)) {
             ctx_.tx_host(s, b.pkts[i]);

@@ -11,6 +11,12 @@ namespace vxr::fastpath {
 
 namespace {
 
+// Source ports for outside clients translated to the gateway address, picked
+// by flow hash; a reply tuple another flow holds (a conntrack clash) is
+// retried with another port.
+constexpr uint32_t k_snat_first = 1024;
+constexpr uint32_t k_snat_ports = 65536 - k_snat_first;
+
 inline rte_be32_t addr4(const uint8_t* a) {
     rte_be32_t v;
     std::memcpy(&v, a, 4);
@@ -74,7 +80,10 @@ bool service_stage::untranslate_icmp_error(const snapshot& s, rte_mbuf* m) {
 
 template <port_role R>
 void service_stage::run_tables(const snapshot& s, const service_table& t, burst& b, route_stage& route) {
-    constexpr bool k_new_flows = R != port_role::uplink;
+    // New flows start from this node's pods and host, and on the uplink only
+    // at the node's own address (node ports).
+    constexpr bool k_from_outside = R == port_role::uplink;
+    const auto may_start = [&](uint16_t i) { return !k_from_outside || (b.flags[i] & k_pkt_local); };
     auto& c = ctx_.counters();
     // The candidates: positions in the burst, their tuples and keys.
     uint16_t cand[k_burst];
@@ -111,14 +120,14 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
     // Misses to a frontend address: one bulk frontend lookup.
     const svc_frontend* fe[k_burst];
     uint64_t fe_hits = 0;
-    if constexpr (k_new_flows) {
+    {
         svc_key sk[k_burst];
         const svc_key* skp[k_burst];
         uint16_t at[k_burst];
         uint16_t ns = 0;
         for (uint16_t j = 0; j < nc; ++j) {
             if ((hits >> j) & 1) continue;
-            if (!t.may_be_frontend(tup[j].dst_addr)) continue;
+            if (!may_start(cand[j]) || !t.may_be_frontend(tup[j].dst_addr)) continue;
             sk[ns] = svc_key_v4(tup[j].dst_addr, tup[j].dst_port, tup[j].proto);
             skp[ns] = &sk[ns];
             at[ns++] = j;
@@ -154,7 +163,7 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
                 continue;
             }
             ct_->update(*e, d, tcp_flags_of(tup[j], ip), bytes, now);
-        } else if (k_new_flows && ((fe_hits >> j) & 1)) {
+        } else if ((fe_hits >> j) & 1) {
             const svc_frontend& f = *fe[j];
             svc_counters& fc = svc_[f.id];
             if (f.flags & k_svc_reject) {
@@ -165,7 +174,11 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
                 gone[i] = any_gone = true;
                 continue;
             }
-            const svc_pool& pool = (f.flags & k_svc_local_only) ? *f.local : *f.all;
+            // Local traffic policies: internal for this node's pods, external
+            // for clients outside; each restricts its side to local backends.
+            const bool local_only = k_from_outside ? (f.flags & k_svc_external_local) != 0
+                                                   : (f.flags & k_svc_local_only) != 0;
+            const svc_pool& pool = local_only ? *f.local : *f.all;
             const encap::ipv4_tuple& u = tup[j];
             const bool sticky = (f.flags & k_svc_affinity) != 0;
             const uint32_t now_s = sticky ? affinity_table::now_s(now, tsc_hz_) : 0;
@@ -178,17 +191,31 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
             }
             ct_init in;
             in.orig = keys[j];
-            // A backend reaching its own Service would get its reply from
-            // itself, straight through its own stack: the source becomes our
-            // gateway address, so the reply comes back through us.
-            const rte_be32_t client = addr4(be->addr) == u.src_addr ? s.gateway_ip_be : u.src_addr;
-            in.reply = ct_key_v4(addr4(be->addr), client, be->port, u.src_port, u.proto);
+            // Source translation to our gateway address, so that the reply
+            // comes back through us: a backend reaching its own Service
+            // (it would answer itself), and clients outside under the
+            // Cluster policy (the backend's node routes the gateway address
+            // back to us over the overlay; kube-proxy masquerades alike).
+            // Outside clients get a port of their own per backend; a taken
+            // one is retried a few times.
+            const bool snat_outside = k_from_outside && !local_only;
+            const rte_be32_t client =
+                snat_outside || addr4(be->addr) == u.src_addr ? s.gateway_ip_be : u.src_addr;
             in.frontend_id = f.id;
             in.backend_id = be->id;
             in.tcp_flags = tcp_flags_of(u, ip);
             in.bytes = bytes;
             in.now_tsc = now;
-            const ct_insert_result r = ct_->insert(in);
+            ct_insert_result r{};
+            const uint32_t h = snat_outside ? svc_flow_hash(u.src_addr, u.dst_addr, u.src_port, u.dst_port, u.proto) : 0;
+            for (uint32_t attempt = 0; attempt < (snat_outside ? 4u : 1u); ++attempt) {
+                const rte_be16_t cport =
+                    snat_outside ? rte_cpu_to_be_16(static_cast<uint16_t>(k_snat_first + (h + attempt * 7919) % k_snat_ports))
+                                 : u.src_port;
+                in.reply = ct_key_v4(addr4(be->addr), client, be->port, cport, u.proto);
+                r = ct_->insert(in);
+                if (r.status != ct_insert_status::clash) break;
+            }
             switch (r.status) {
                 case ct_insert_status::inserted:
                     fc.new_flows.add();
@@ -216,6 +243,7 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
         const ct_key want = e->translated(d);
         if (want == keys[j]) continue;
         b.dst[i] = rte_be_to_cpu_32(translate(m, ip, keys[j], want));
+        if constexpr (k_from_outside) b.flags[i] &= static_cast<uint8_t>(~k_pkt_local);  // ours to route now
         c.svc_translated.add();
     }
 

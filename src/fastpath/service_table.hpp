@@ -65,6 +65,10 @@ enum svc_flag : uint8_t {
     k_svc_reject = 1,      // no usable backend anywhere: ICMP port unreachable
     k_svc_local_only = 2,  // internalTrafficPolicy Local: this node's pods use `local` only
     k_svc_affinity = 4,    // sessionAffinity ClientIP
+    // externalTrafficPolicy Local (node port, external IP, load balancer):
+    // traffic from outside uses `local` only and keeps its source address;
+    // this node's own pods still use `all` (kube-proxy's short-circuit).
+    k_svc_external_local = 8,
 };
 
 // A frontend as the workers read it.

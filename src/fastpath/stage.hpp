@@ -29,6 +29,7 @@ inline uint32_t punt_tag_index(uint32_t tag) { return tag & 0xffffff; }
 // Per-packet facts one stage hands to the next.
 enum pkt_flag : uint8_t {
     k_pkt_direct = 1,  // uplink: unencapsulated from an on-link peer; only local pods may take it
+    k_pkt_local = 2,   // uplink: to the node's own address, maybe a node port; the host's unless translated
 };
 
 // The IPv4 packets of one RX burst still in flight, in arrival order.

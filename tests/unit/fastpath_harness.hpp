@@ -31,7 +31,11 @@
 namespace vxr::fastpath {
 
 // One worker lcore must exist for dataplane::init (it is never launched).
-[[maybe_unused]] auto* const g_eal = test::eal_env::install({"-l", "0-1"});
+// A test program that needs more worker lcores defines this before the include.
+#ifndef VXR_FASTPATH_TEST_EAL_ARGS
+#define VXR_FASTPATH_TEST_EAL_ARGS {"-l", "0-1"}
+#endif
+[[maybe_unused]] auto* const g_eal = test::eal_env::install(VXR_FASTPATH_TEST_EAL_ARGS);
 
 using bytes = std::vector<uint8_t>;
 
@@ -151,7 +155,7 @@ protected:
         log::set_level(log::level::warn);  // 2,000 peer add/remove lines otherwise
         dp_ = std::make_unique<dataplane>();
         dataplane_params dpp;
-        dpp.workers = 1;
+        dpp.workers = workers();
         dpp.mbufs = 8191;
         dpp.max_routes = 1u << 16;
         auto r = dp_->init(dpp);
@@ -190,6 +194,8 @@ protected:
     // What a derived fixture sets up before the worker takes its parameters
     // (e.g. dataplane::enable_services).
     virtual void before_worker() {}
+    // Worker lcores the dataplane gets; the fixture drives worker 0 (w_).
+    virtual unsigned workers() const { return 1; }
 
     void TearDown() override {
         if (!dp_ || !w_) return;
@@ -245,11 +251,11 @@ protected:
     outputs from_pod1(const bytes& f) { return send(port_role::pod, p1_, f); }
     outputs from_uplink(const bytes& f) { return send(port_role::uplink, uplink_, f); }
 
-    outputs take(const snapshot* s = nullptr) {
+    outputs take(const snapshot* s = nullptr, unsigned worker_id = 0) {
         if (s == nullptr) s = dp_->current();
         outputs out;
         for (uint16_t port = 0; port < RTE_MAX_ETHPORTS; ++port) {
-            rte_eth_dev_tx_buffer* b = s->ports[port].txb[0];
+            rte_eth_dev_tx_buffer* b = s->ports[port].txb[worker_id];
             if (b == nullptr) continue;
             for (uint16_t i = 0; i < b->length; ++i) {
                 out[port].push_back(contents(b->pkts[i]));

@@ -2,6 +2,9 @@
 // Service table published by the real router, frames from pods and from the
 // uplink, and the exact bytes that come out (checksums recomputed here from
 // scratch, not with the incremental code under test).
+// Three lcores on the two CPUs any test machine has: the main one and two
+// workers, for the two-worker case (workers are driven on this thread).
+#define VXR_FASTPATH_TEST_EAL_ARGS {"--lcores", "0@0,1@1,2@1"}
 #include "fastpath_harness.hpp"
 
 #include "fastpath/service_table.hpp"
@@ -311,6 +314,68 @@ TEST_F(services, client_ip_affinity_keeps_a_client_on_one_backend) {
     EXPECT_EQ(a.entries(), 0u);
 }
 
+// A client outside the cluster, unencapsulated on the uplink. Its address
+// is in the peer's pod range only so that replies, routed to it, come out
+// encapsulated where the test can read them (this fixture has no host port).
+constexpr uint32_t k_client = ip4(10, 244, 2, 50);
+const mac_addr k_client_mac = mac(0x02, 0, 0, 0, 0x0c, 1);
+
+TEST_F(services, node_port_cluster_policy_translates_both_addresses) {
+    publish({frontend(k_node, 30080, 6, 5, pool({backend(k_pod2_ip, 8080, 51, true)}))});
+    const bytes syn = tcp_ip(k_client, k_node, 50000, 30080, k_syn);
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + syn);
+    ASSERT_EQ(out[p2_].size(), 1u) << "to the backend pod";
+    const bytes got = ip_part(out[p2_][0]);
+    EXPECT_EQ(get32(&got[12]), k_gw) << "Cluster policy: the source becomes the gateway, replies come back to us";
+    const uint16_t snat_port = get16(&got[20]);
+    EXPECT_TRUE(same_bytes(got, translated(syn, k_gw, snat_port, k_pod2_ip, 8080)));
+    EXPECT_TRUE(l4_ok(got));
+
+    const bytes synack = tcp_ip(k_pod2_ip, k_gw, 8080, snat_port, k_syn | k_ack);
+    out = from_pod2(synack);
+    ASSERT_EQ(out[uplink_].size(), 1u);
+    EXPECT_TRUE(same_bytes(inner_ip(out[uplink_][0]), translated(synack, k_node, 30080, k_client, 50000)))
+        << "the client sees the node port answer";
+    EXPECT_EQ(fc(5).new_flows.get(), 1u);
+}
+
+TEST_F(services, node_port_local_policy_keeps_the_client_address) {
+    auto f = frontend(k_node, 30081, 17, 6, pool({backend(k_remote, 5353, 61, false)}), k_svc_external_local);
+    f.local = pool({backend(k_pod2_ip, 5353, 62, true)});
+    publish({f});
+    const bytes q = udp_ip(k_client, k_node, 50001, 30081);
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + q);
+    ASSERT_EQ(out[p2_].size(), 1u) << "only this node's backend";
+    EXPECT_TRUE(same_bytes(ip_part(out[p2_][0]), translated(q, k_client, 50001, k_pod2_ip, 5353)))
+        << "Local policy: the backend sees the client's address";
+    const bytes a = udp_ip(k_pod2_ip, k_client, 5353, 50001);
+    out = from_pod2(a);
+    ASSERT_EQ(out[uplink_].size(), 1u);
+    EXPECT_TRUE(same_bytes(inner_ip(out[uplink_][0]), translated(a, k_node, 30081, k_client, 50001)));
+}
+
+TEST_F(services, external_ip_reaching_the_node_is_translated) {
+    constexpr uint32_t k_external = ip4(203, 0, 113, 10);
+    publish({frontend(k_external, 80, 6, 7, pool({backend(k_pod2_ip, 8080, 71, true)}))});
+    const bytes syn = tcp_ip(k_client, k_external, 50003, 80, k_syn);
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + syn);
+    ASSERT_EQ(out[p2_].size(), 1u);
+    const bytes got = ip_part(out[p2_][0]);
+    EXPECT_EQ(get32(&got[16]), k_pod2_ip);
+    EXPECT_EQ(get32(&got[12]), k_gw);
+    EXPECT_TRUE(l4_ok(got));
+}
+
+TEST_F(services, other_traffic_to_the_node_goes_to_the_host_untouched) {
+    publish({frontend(k_node, 30080, 6, 5, pool({backend(k_pod2_ip, 8080, 51, true)}))});
+    const uint64_t before = drop_count("no_host_port");
+    EXPECT_TRUE(from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + tcp_ip(k_client, k_node, 50002, 22, k_syn))
+                    .empty());
+    EXPECT_EQ(drop_count("no_host_port"), before + 1) << "for the node kernel (none in this fixture)";
+    EXPECT_EQ(ctr().svc_translated.get(), 0u);
+    EXPECT_EQ(dp_->ct()->counters().entries, 0u);
+}
+
 // The quoted packet of an ICMP error sent to pod 1: IPv4 header + 8 bytes.
 bytes quote_of(const bytes& frame) { return bytes(frame.begin() + 14 + 20 + 8, frame.end()); }
 
@@ -372,6 +437,29 @@ TEST_F(services, plain_traffic_is_untouched) {
     EXPECT_EQ(ctr().ct_hits.get(), 0u);
     EXPECT_EQ(ctr().svc_untranslated.get(), 0u) << "the address pre-filters let it pass without a lookup";
     EXPECT_EQ(dp_->ct()->counters().entries, 0u);
+}
+
+// Both directions of a flow need not meet one worker: the reply of a flow
+// that worker 0 translated is decapsulated by worker 1 and still finds it.
+class services_two_workers : public services {
+protected:
+    unsigned workers() const override { return 2; }
+};
+
+TEST_F(services_two_workers, reply_on_another_worker_is_translated) {
+    publish({frontend(k_vip, 53, 17, 2, pool({backend(k_remote, 5353, 21, false)}))});
+    const bytes q = udp_ip(k_pod1_ip, k_vip, 41009, 53);
+    auto out = from_pod1(pod1_frame(q));  // worker 0
+    ASSERT_EQ(out[uplink_].size(), 1u);
+    worker w1(dp_->params_for(1));
+    const bytes a = udp_ip(k_remote, k_pod1_ip, 5353, 41009, 40);
+    rte_mbuf* m = mbuf(from_peer(a));
+    w1.process(*dp_->current(), port_role::uplink, uplink_, &m, 1);
+    out = take(nullptr, 1);
+    ASSERT_EQ(out[p1_].size(), 1u) << "worker 1 sent it";
+    EXPECT_TRUE(same_bytes(ip_part(out[p1_][0]), translated(a, k_vip, 53, k_pod1_ip, 41009)));
+    EXPECT_EQ(dp_->counters(1).ct_hits.get(), 1u);
+    EXPECT_EQ(dp_->counters(0).svc_new_flows.get(), 1u);
 }
 
 }  // namespace

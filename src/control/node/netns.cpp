@@ -1,5 +1,7 @@
 #include "control/node/netns.hpp"
 
+#include "common/log.hpp"
+
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
@@ -149,16 +151,26 @@ result<void> plumb_host(const host_link& h) {
         {"ip", "link", "set", "dev", h.iface, "mtu", std::to_string(h.mtu), "up"},
         {"ip", "route", "replace", h.pod_cidr.str(), "via", h.gateway.str(), "dev", h.iface, "onlink"},
     };
-    if (h.cluster_cidr) {
-        const std::string overlay_src = h.pod_cidr.addr.str();
+    const std::string overlay_src = h.pod_cidr.addr.str();
+    if (h.cluster_cidr || !h.service_cidrs.empty())
         steps.push_back({"ip", "addr", "replace", overlay_src + "/32", "dev", h.iface});
+    if (h.cluster_cidr)
         steps.push_back({"ip", "route", "replace", h.cluster_cidr->str(), "via", h.gateway.str(), "dev", h.iface,
                          "onlink", "src", overlay_src});
-    }
+    for (const auto& c : h.service_cidrs)
+        steps.push_back({"ip", "route", "replace", c.str(), "via", h.gateway.str(), "dev", h.iface, "onlink", "src",
+                         overlay_src});
     for (auto& s : steps) {
         auto r = run_command(s);
         if (!r) return r;
     }
+    // Replies of a node port's flows come back from the workers with the
+    // node's own address as source, for the kernel to route to the client;
+    // without accept_local it drops them as martians. Not fatal: only node
+    // ports from outside need it.
+    if (auto r = run_command({"sysctl", "-qw", "net.ipv4.conf." + h.iface + ".accept_local=1"}); !r)
+        VXR_LOG_WARN("host port: %s; replies to node-port clients outside the cluster will be dropped by the kernel",
+                     r.err().c_str());
     return {};
 }
 

@@ -54,6 +54,9 @@ struct host_link {
     ipv4_prefix pod_cidr;
     ipv4_addr gateway;
     std::optional<ipv4_prefix> cluster_cidr;
+    // Service ClusterIP ranges: the node's own processes reach Services
+    // through us (kube-proxy's hostServices), from the overlay address.
+    std::vector<ipv4_prefix> service_cidrs;
 };
 result<void> plumb_host(const host_link& h);
 
