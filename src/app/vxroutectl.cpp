@@ -32,7 +32,7 @@ constexpr const char* k_default_socket = "/run/vxroute/vxrouted.sock";
 constexpr const char* k_show_targets[] = {"ports",    "routes",    "peers",        "neighbors",
                                           "pods",     "counters",  "config",       "k8s",
                                           "services", "endpoints", "cluster-pods", "namespaces",
-                                          "policies"};
+                                          "policies", "frontends", "conntrack"};
 
 constexpr const char* k_usage =
     "usage: vxroutectl [-s SOCKET] [--json] COMMAND\n"
@@ -42,6 +42,11 @@ constexpr const char* k_usage =
     "  show services|endpoints|cluster-pods|namespaces|policies\n"
     "                     the watch cache (kubernetes.watch): Services, EndpointSlices,\n"
     "                     every Pod of the cluster, Namespaces, NetworkPolicies\n"
+    "  show frontends     the Services this node translates: frontends, backends, Maglev shares\n"
+    "  show conntrack [FILTER]\n"
+    "                     tracked flows (FILTER: a substring of a tuple, or a state)\n"
+    "  service lookup PROTO IP PORT SRC_IP SRC_PORT\n"
+    "                     which backend a new flow with that 5-tuple gets, and why\n"
     "  pod add name=NAME ip=IP (netns=NS [ifname=IF] | devargs=DEVARGS [mac=MAC])\n"
     "  pod del NAME\n"
     "  peer add node_ip=IP vtep_mac=MAC pod_cidr=CIDR [name=NAME]\n"
@@ -96,6 +101,36 @@ void put_fields(writer& w, const char* key, const std::vector<std::string>& word
 std::string build_request(const std::vector<std::string>& words) {
     if (words.empty()) throw usage_error{"missing command"};
     const std::string& verb = words[0];
+    if (verb == "show" && words.size() == 3 && words[1] == "conntrack")
+        return make_request("show", [&](writer& w) {
+            w.Key("what");
+            put(w, words[1]);
+            w.Key("filter");
+            put(w, words[2]);
+        });
+    if (verb == "service") {
+        if (words.size() != 7 || words[1] != "lookup")
+            throw usage_error{"usage: service lookup PROTO IP PORT SRC_IP SRC_PORT"};
+        auto port = [&](const std::string& s) {
+            char* end = nullptr;
+            const unsigned long v = std::strtoul(s.c_str(), &end, 10);
+            if (s.empty() || *end != '\0' || v > 65535) throw usage_error{"not a port: \"" + s + "\""};
+            return static_cast<unsigned>(v);
+        };
+        const unsigned dport = port(words[4]), sport = port(words[6]);
+        return make_request("service-lookup", [&](writer& w) {
+            w.Key("proto");
+            put(w, words[2]);
+            w.Key("ip");
+            put(w, words[3]);
+            w.Key("port");
+            w.Uint(dport);
+            w.Key("src_ip");
+            put(w, words[5]);
+            w.Key("src_port");
+            w.Uint(sport);
+        });
+    }
     if (verb == "show") {
         if (words.size() != 2) throw usage_error{"show takes exactly one of ports|routes|peers|neighbors|pods|counters|config|k8s|"
                                                    "services|endpoints|cluster-pods|namespaces|policies"};

@@ -27,6 +27,7 @@
 #include "control/ops/metrics_service.hpp"
 #include "control/node/reload.hpp"
 #include "control/node/router.hpp"
+#include "control/services/service_proxy.hpp"
 #include "fastpath/dataplane.hpp"
 
 namespace {
@@ -91,6 +92,28 @@ void start_shutdown_watchdog(int rc) {
 
 // SIGHUP: apply the config file's peers and pods; a config that does not
 // parse, or that changes what only a restart can, leaves everything as it is.
+// Services on: the shared conntrack and affinity tables (before the workers
+// start) and the control side that fills the workers' service table.
+vxr::result<std::unique_ptr<vxr::control::services::service_proxy>> start_services(
+    const vxr::control::config& cfg, vxr::fastpath::dataplane& dp, vxr::control::router& router) {
+    namespace svc = vxr::control::services;
+    const auto& s = cfg.services;
+    auto range = svc::parse_node_port_range(s.node_port_range);
+    if (!range) return vxr::make_error("services.node_port_range: " + range.err());
+    vxr::fastpath::ct_params ct;
+    ct.max_entries = s.conntrack_max;
+    ct.timeouts = s.timeouts;
+    if (auto r = dp.enable_services(ct); !r) return vxr::make_error("services: " + r.err());
+    svc::compiler_config cc;
+    cc.node_name = cfg.node_name;
+    for (const auto& a : s.node_port_addresses) cc.node_ips.push_back(vxr::ip_addr::from(a));
+    if (cc.node_ips.empty()) cc.node_ips.push_back(vxr::ip_addr::from(cfg.node_ip.addr));
+    cc.node_ports = *range;
+    cc.maglev = {s.maglev_table_size, s.maglev_seed};
+    return svc::service_proxy::create(std::move(cc), dp.ct(), dp.affinity(),
+                                      [&router](auto t) { router.set_services(std::move(t)); });
+}
+
 void reload_config(const std::string& path, vxr::control::router& router) {
     if (path.empty()) {
         VXR_LOG_WARN("reload: running the embedded configuration (no -c): nothing to reload");
@@ -205,12 +228,22 @@ int main(int argc, char** argv) {
         vxr::control::admin_server admin;
         vxr::control::metrics_service metrics(router, dp);
         std::unique_ptr<vxr::control::k8s_bridge> k8s;  // peers from the API server, when configured
+        std::unique_ptr<vxr::control::services::service_proxy> services;  // when enabled
+        auto enable_services = [&]() -> vxr::result<void> {
+            if (!cfg->services.enabled) return {};
+            auto sv = start_services(*cfg, dp, router);
+            if (!sv) return vxr::make_error(sv.err());
+            services = std::move(*sv);
+            return {};
+        };
         auto fail = [&](const std::string& what) {
             VXR_LOG_ERROR("%s", what.c_str());
             rc = k_exit_runtime;
         };
         if (auto r = dp.init({cfg->workers, cfg->mbufs, cfg->max_routes, cfg->idle_backoff_us}); !r) {
             fail(r.err());
+        } else if (auto sv = enable_services(); !sv) {
+            fail(sv.err());
         } else if (auto s = router.start(); !s) {
             fail(s.err());
         } else if (auto a = admin.open(cfg->admin_socket); !a) {
@@ -222,6 +255,7 @@ int main(int argc, char** argv) {
         } else if (cfg->kubernetes) {
             k8s = std::make_unique<vxr::control::k8s_bridge>(*cfg, router);
             if (auto k = k8s->start(); !k) fail(k.err());
+            else if (services) services->attach(*k8s->cache());
         }
         if (rc == 0) {
             vxr::control::register_telemetry(dp);
@@ -238,11 +272,14 @@ int main(int argc, char** argv) {
                 // the watch cache (changes reach their handlers at once, not
                 // a loop period later).
                 admin.poll(metrics.timeout_ms(k_poll_ms),
-                           [&](const std::string& req) { return vxr::control::handle_command(router, k8s.get(), req); },
+                           [&](const std::string& req) {
+                               return vxr::control::handle_command(router, k8s.get(), services.get(), req);
+                           },
                            {metrics.poll_fd(), k8s ? k8s->wake_fd() : -1});
                 metrics.poll();
                 router.poll();
                 if (k8s) k8s->poll();
+                if (services) services->poll();
                 if (g_reload) {
                     g_reload = 0;
                     reload_config(config_path, router);

@@ -108,6 +108,16 @@ bool same(const config& a, const config& b) {
             x.annotation_prefix != y.annotation_prefix || x.publish != y.publish || x.watch != y.watch)
             return false;
     }
+    const auto &sa = a.services, &sb = b.services;
+    const auto &ta = sa.timeouts, &tb = sb.timeouts;
+    if (sa.enabled != sb.enabled || sa.maglev_table_size != sb.maglev_table_size || sa.maglev_seed != sb.maglev_seed ||
+        sa.conntrack_max != sb.conntrack_max || sa.node_port_range != sb.node_port_range ||
+        sa.node_port_addresses != sb.node_port_addresses || sa.cluster_ip_ranges != sb.cluster_ip_ranges ||
+        ta.tcp_syn_sent != tb.tcp_syn_sent || ta.tcp_syn_recv != tb.tcp_syn_recv ||
+        ta.tcp_established != tb.tcp_established || ta.tcp_fin_wait != tb.tcp_fin_wait ||
+        ta.tcp_time_wait != tb.tcp_time_wait || ta.tcp_close != tb.tcp_close ||
+        ta.udp_unreplied != tb.udp_unreplied || ta.udp_assured != tb.udp_assured)
+        return false;
     return a.node_name == b.node_name && a.node_ip == b.node_ip && a.underlay_gateway == b.underlay_gateway && a.cluster_cidr == b.cluster_cidr &&
            a.uplink == b.uplink && a.vtep_mac == b.vtep_mac && a.pod_cidr == b.pod_cidr && a.vni == b.vni &&
            a.udp_port == b.udp_port && a.mtu == b.mtu && a.pod_mtu == b.pod_mtu && a.host_iface == b.host_iface &&
@@ -270,6 +280,57 @@ TEST(config, validate_kubernetes_catches_changes_made_in_code) {
     auto r = validate(*c);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.err().find("kubernetes: set either kubeconfig or in_cluster, not both"), std::string::npos) << r.err();
+}
+
+TEST(config, services_defaults) {
+    auto c = parse_config(k_minimal_config);
+    ASSERT_TRUE(c.ok()) << c.err();
+    const services_config& s = c->services;
+    EXPECT_FALSE(s.enabled);
+    EXPECT_EQ(s.maglev_table_size, 16381u);
+    EXPECT_EQ(s.maglev_seed, 0u);
+    EXPECT_EQ(s.conntrack_max, 1u << 20);
+    EXPECT_EQ(s.timeouts.tcp_established, 432000u) << "nf_conntrack's 5 days";
+    EXPECT_EQ(s.timeouts.udp_unreplied, 30u);
+    EXPECT_EQ(s.node_port_range, "30000-32767");
+    EXPECT_TRUE(s.node_port_addresses.empty()) << "empty: the node IP";
+    ASSERT_EQ(s.cluster_ip_ranges.size(), 1u);
+    EXPECT_EQ(s.cluster_ip_ranges[0].str(), "10.96.0.0/12");
+}
+
+TEST(config, services_every_field_and_round_trip) {
+    auto c = parse_config(with("services", R"({"enabled": true, "maglev": {"table_size": 251, "seed": 7},
+        "conntrack": {"max_entries": 4096, "timeouts": {"tcp_syn_sent": 1, "tcp_syn_recv": 2, "tcp_established": 3,
+            "tcp_fin_wait": 4, "tcp_time_wait": 5, "tcp_close": 6, "udp_unreplied": 7, "udp_assured": 8}},
+        "node_port_range": "31000-31999", "node_port_addresses": ["198.18.0.1", "198.18.1.1"],
+        "cluster_ip_ranges": ["10.100.0.0/16"]})"));
+    ASSERT_TRUE(c.ok()) << c.err();
+    const services_config& s = c->services;
+    EXPECT_TRUE(s.enabled);
+    EXPECT_EQ(s.maglev_table_size, 251u);
+    EXPECT_EQ(s.maglev_seed, 7u);
+    EXPECT_EQ(s.conntrack_max, 4096u);
+    EXPECT_EQ(s.timeouts.tcp_syn_sent, 1u);
+    EXPECT_EQ(s.timeouts.udp_assured, 8u);
+    EXPECT_EQ(s.node_port_range, "31000-31999");
+    ASSERT_EQ(s.node_port_addresses.size(), 2u);
+    EXPECT_EQ(s.node_port_addresses[1].str(), "198.18.1.1");
+    ASSERT_EQ(s.cluster_ip_ranges.size(), 1u);
+    EXPECT_EQ(s.cluster_ip_ranges[0].str(), "10.100.0.0/16");
+    auto again = parse_config(to_json(*c));
+    ASSERT_TRUE(again.ok()) << again.err();
+    EXPECT_TRUE(same(*c, *again));
+}
+
+TEST(config, services_add_the_watches_they_need) {
+    auto c = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": ["pods"]})").insert(1,
+        R"("services": {"enabled": true},)"));
+    ASSERT_TRUE(c.ok()) << c.err();
+    ASSERT_TRUE(c->kubernetes);
+    EXPECT_EQ(c->kubernetes->watch, (std::vector<std::string>{"pods", "services", "endpointslices"}));
+    auto off = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": ["pods"]})"));
+    ASSERT_TRUE(off.ok()) << off.err();
+    EXPECT_EQ(off->kubernetes->watch, (std::vector<std::string>{"pods"})) << "Services off: nothing added";
 }
 
 TEST(config, round_trip) {
@@ -446,7 +507,21 @@ INSTANTIATE_TEST_SUITE_P(
                    "kubernetes.annotation_prefix: not a DNS subdomain"},
         error_case{kube(R"({"in_cluster": true, "anotation_prefix": "a"})"),
                    "kubernetes: unknown key \"anotation_prefix\" (did you mean \"annotation_prefix\"?)"},
-        error_case{kube(R"({"in_cluster": true, "in_cluster": true})"), "kubernetes: duplicate key \"in_cluster\""}));
+        error_case{kube(R"({"in_cluster": true, "in_cluster": true})"), "kubernetes: duplicate key \"in_cluster\""},
+        // services
+        error_case{with("services", R"({"enabled": 1})"), "services.enabled: must be"},
+        error_case{with("services", R"({"maglev": {"table_size": 1}})"), "services.maglev.table_size: "},
+        error_case{with("services", R"({"maglev": {"table_size": 16777217}})"), "services.maglev.table_size: "},
+        error_case{with("services", R"({"maglev": {"size": 7}})"), "services.maglev: unknown key \"size\""},
+        error_case{with("services", R"({"conntrack": {"max_entries": 10}})"), "services.conntrack.max_entries: "},
+        error_case{with("services", R"({"conntrack": {"timeouts": {"tcp_close": 0}}})"),
+                   "services.conntrack.timeouts.tcp_close: "},
+        error_case{with("services", R"({"conntrack": {"timeouts": {"udp": 5}}})"),
+                   "services.conntrack.timeouts: unknown key \"udp\""},
+        error_case{with("services", R"({"node_port_addresses": ["198.18.0"]})"), "services.node_port_addresses[0]: "},
+        error_case{with("services", R"({"cluster_ip_ranges": ["10.96.0.1/12"]})"), "services.cluster_ip_ranges[0]: "},
+        error_case{with("services", R"({"enable": true})"),
+                   "services: unknown key \"enable\" (did you mean \"enabled\"?)"}));
 
 TEST(config, load_missing_file) {
     auto r = load_config("/nonexistent/vxroute.json");

@@ -334,11 +334,54 @@ result<void> parse_kubernetes_object(const json& v, const std::string& path, kub
     return validate_kubernetes(k);
 }
 
+result<void> parse_services_object(const json& v, const std::string& path, services_config& s) {
+    VXR_TRY(check_object(v, path, {"enabled", "maglev", "conntrack", "node_port_range", "node_port_addresses",
+                                   "cluster_ip_ranges"}));
+    VXR_TRY(read(get(v, path, "enabled"), s.enabled));
+    if (auto m = get(v, path, "maglev"); m.v) {
+        VXR_TRY(check_object(*m.v, m.path, {"table_size", "seed"}));
+        VXR_TRY(read_uint(get(*m.v, m.path, "table_size"), s.maglev_table_size, range{2, 1u << 24}));
+        VXR_TRY(read_uint(get(*m.v, m.path, "seed"), s.maglev_seed, range{0, UINT32_MAX}));
+    }
+    if (auto ct = get(v, path, "conntrack"); ct.v) {
+        VXR_TRY(check_object(*ct.v, ct.path, {"max_entries", "timeouts"}));
+        VXR_TRY(read_uint(get(*ct.v, ct.path, "max_entries"), s.conntrack_max, range{1024, 1u << 28}));
+        if (auto t = get(*ct.v, ct.path, "timeouts"); t.v) {
+            auto& o = s.timeouts;
+            const std::pair<const char*, uint32_t*> fields[] = {
+                {"tcp_syn_sent", &o.tcp_syn_sent}, {"tcp_syn_recv", &o.tcp_syn_recv},
+                {"tcp_established", &o.tcp_established}, {"tcp_fin_wait", &o.tcp_fin_wait},
+                {"tcp_time_wait", &o.tcp_time_wait}, {"tcp_close", &o.tcp_close},
+                {"udp_unreplied", &o.udp_unreplied}, {"udp_assured", &o.udp_assured}};
+            VXR_TRY(check_object(*t.v, t.path, {"tcp_syn_sent", "tcp_syn_recv", "tcp_established", "tcp_fin_wait",
+                                                "tcp_time_wait", "tcp_close", "udp_unreplied", "udp_assured"}));
+            for (const auto& [key, out] : fields) VXR_TRY(read_uint(get(*t.v, t.path, key), *out, range{1, 1u << 30}));
+        }
+    }
+    VXR_TRY(read(get(v, path, "node_port_range"), s.node_port_range));
+    VXR_TRY(read_array(get(v, path, "node_port_addresses"), [&](const json& e, const std::string& p) -> result<void> {
+        ipv4_addr a;
+        VXR_TRY(read(field{&e, p}, a));
+        s.node_port_addresses.push_back(a);
+        return {};
+    }));
+    if (auto r = get(v, path, "cluster_ip_ranges"); r.v) {
+        s.cluster_ip_ranges.clear();
+        VXR_TRY(read_array(r, [&](const json& e, const std::string& p) -> result<void> {
+            ipv4_prefix pr;
+            VXR_TRY(read_prefix(field{&e, p}, pr, false));
+            s.cluster_ip_ranges.push_back(pr);
+            return {};
+        }));
+    }
+    return {};
+}
+
 result<void> parse_root(const json& v, config& c) {
     VXR_TRY(check_object(v, "", {"node_name", "node_ip", "underlay_gateway", "uplink", "vtep_mac", "pod_cidr",
                                  "cluster_cidr", "vni", "udp_port", "mtu", "pod_mtu", "host_iface", "workers", "idle_backoff_us",
                                  "max_routes", "mbufs", "admin_socket", "metrics_listen", "state_dir", "socket_dir", "eal_args", "peers",
-                                 "neighbors", "pods", "kubernetes"}));
+                                 "neighbors", "pods", "kubernetes", "services"}));
     for (const char* key : {"node_name", "node_ip", "uplink", "vtep_mac", "pod_cidr"})
         VXR_TRY(require(get(v, "", key)));
     VXR_TRY(read(get(v, "", "node_name"), c.node_name));
@@ -395,6 +438,12 @@ result<void> parse_root(const json& v, config& c) {
         return {};
     }));
     if (auto k = get(v, "", "kubernetes"); k.v) VXR_TRY(parse_kubernetes_object(*k.v, k.path, c.kubernetes.emplace()));
+    if (auto s = get(v, "", "services"); s.v) VXR_TRY(parse_services_object(*s.v, s.path, c.services));
+    // The Services need their objects from the API server: watched, asked or not.
+    if (c.services.enabled && c.kubernetes)
+        for (const char* r : {"services", "endpointslices"})
+            if (std::find(c.kubernetes->watch.begin(), c.kubernetes->watch.end(), r) == c.kubernetes->watch.end())
+                c.kubernetes->watch.emplace_back(r);
     return {};
 }
 

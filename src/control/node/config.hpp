@@ -10,6 +10,7 @@
 #include "common/peer.hpp"
 #include "common/result.hpp"
 #include "common/types.hpp"
+#include "fastpath/conntrack.hpp"
 
 namespace vxr::control {
 
@@ -52,6 +53,22 @@ struct kubernetes_config {
     std::vector<std::string> watch;
 };
 
+// The kube-proxy replacement (control/services, the workers' service stage).
+// Sizes are checked where they are used (Maglev primality, the node-port
+// range's syntax): vxrouted fails at start-up naming the field.
+struct services_config {
+    bool enabled = false;
+    uint32_t maglev_table_size = 16381;  // Cilium's default; a prime
+    uint32_t maglev_seed = 0;            // the same on every node
+    uint32_t conntrack_max = 1u << 20;   // flows
+    fastpath::ct_timeouts timeouts;      // seconds; defaults are nf_conntrack's
+    std::string node_port_range = "30000-32767";  // kube-apiserver --service-node-port-range
+    std::vector<ipv4_addr> node_port_addresses;   // empty: node_ip
+    // kube-apiserver --service-cluster-ip-range: routed from the node kernel
+    // to us, so that host processes reach ClusterIPs.
+    std::vector<ipv4_prefix> cluster_ip_ranges = {ipv4_prefix{ipv4_addr{0x0a600000}, 12}};
+};
+
 struct config {
     std::string node_name;
     ipv4_prefix node_ip;              // our underlay address with its subnet length ("198.18.0.1/24")
@@ -78,6 +95,7 @@ struct config {
     std::vector<neighbor_config> neighbors;
     std::vector<pod_config> pods;
     std::optional<kubernetes_config> kubernetes;  // absent = static peers only
+    services_config services;
 
     ipv4_addr gateway_ip() const { return ipv4_addr{pod_cidr.addr.value + 1}; }
     uint16_t effective_pod_mtu() const { return pod_mtu ? pod_mtu : static_cast<uint16_t>(mtu - 50); }

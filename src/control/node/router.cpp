@@ -184,7 +184,8 @@ result<void> router::start() {
                                  fastpath::port_role::host, cfg_.mtu);
         if (!h) return make_error("host port: " + h.err());
         host_ = *h;
-        auto r = plumb_host({cfg_.host_iface, cfg_.node_ip, cfg_.mtu, cfg_.pod_cidr, cfg_.gateway_ip(), cfg_.cluster_cidr});
+        auto r = plumb_host({cfg_.host_iface, cfg_.node_ip, cfg_.mtu, cfg_.pod_cidr, cfg_.gateway_ip(), cfg_.cluster_cidr,
+                             cfg_.services.enabled ? cfg_.services.cluster_ip_ranges : std::vector<ipv4_prefix>{}});
         if (!r) return make_error("host port: " + r.err());
     }
     for (const auto& n : cfg_.neighbors) {

@@ -10,6 +10,7 @@
 #include "control/cni/cni.hpp"
 #include "control/node/k8s_bridge.hpp"
 #include "control/node/stats.hpp"
+#include "control/services/service_proxy.hpp"
 
 namespace vxr::control {
 
@@ -65,12 +66,17 @@ int tel_drops(const char*, const char*, rte_tel_data* d) {
 }
 }  // namespace
 
-std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& request_json) {
+std::string handle_command(router& r, const k8s_bridge* k8s, const services::service_proxy* svc,
+                           const std::string& request_json) {
     rapidjson::Document d;
     d.Parse(request_json.c_str());
     const std::string cmd = str_member(d, "cmd");
+    const char* const k_services_off = "Services are off (\"services\": {\"enabled\": true} in the config)";
     if (cmd == "show") {
         const std::string what = str_member(d, "what");
+        if (what == "frontends") return svc ? reply_ok(svc->show_services()) : reply_error(k_services_off);
+        if (what == "conntrack")
+            return svc ? reply_ok(svc->show_conntrack(str_member(d, "filter"))) : reply_error(k_services_off);
         if (what == "config") return reply_ok(to_json(r.cfg()));
         if (what == "k8s") return reply_ok(k8s ? k8s->show() : std::string(R"({"enabled":false})"));
         if (is_cache_view(what)) {
@@ -81,8 +87,8 @@ std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& 
         std::string out = r.show(what);
         if (out.empty())
             return reply_error("unknown view \"" + what +
-                               "\" (ports, routes, peers, neighbors, pods, counters, config, k8s, services, endpoints, "
-                               "cluster-pods, namespaces, policies)");
+                               "\" (ports, routes, peers, neighbors, pods, counters, config, k8s, frontends, conntrack, "
+                               "services, endpoints, cluster-pods, namespaces, policies)");
         return reply_ok(out);
     }
     auto done = [](const result<void>& res) { return res ? reply_ok("{}") : reply_error(res.err()); };
@@ -97,6 +103,20 @@ std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& 
         }
         auto p = parse_peer(member_json(it->value));
         return p ? done(r.add_peer(*p)) : reply_error(p.err());
+    }
+    if (cmd == "service-lookup") {
+        if (!svc) return reply_error(k_services_off);
+        auto port = [&](const char* key) {
+            auto it = d.FindMember(key);
+            return it != d.MemberEnd() && it->value.IsUint() && it->value.GetUint() <= 65535
+                       ? static_cast<int>(it->value.GetUint())
+                       : -1;
+        };
+        const int dport = port("port"), sport = port("src_port");
+        if (dport < 0 || sport < 0) return reply_error("service lookup: ports must be 0..65535");
+        auto out = svc->lookup(str_member(d, "proto"), str_member(d, "ip"), static_cast<uint16_t>(dport),
+                               str_member(d, "src_ip"), static_cast<uint16_t>(sport));
+        return out ? reply_ok(*out) : reply_error(out.err());
     }
     if (cmd == "pod-del") return done(r.remove_pod(str_member(d, "name")));
     if (cmd == "cni-add" || cmd == "cni-del" || cmd == "cni-check") return cni::handle(r, request_json);

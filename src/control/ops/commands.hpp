@@ -9,9 +9,14 @@
 namespace vxr::control {
 
 class k8s_bridge;
+namespace services {
+class service_proxy;
+}
 
-// `k8s` is null when the config has no "kubernetes" section.
-std::string handle_command(router& r, const k8s_bridge* k8s, const std::string& request_json);
+// `k8s` is null when the config has no "kubernetes" section, `svc` when
+// Services are off.
+std::string handle_command(router& r, const k8s_bridge* k8s, const services::service_proxy* svc,
+                           const std::string& request_json);
 
 // DPDK telemetry commands (/vxroute/counters, /vxroute/drops): they run on
 // DPDK's telemetry thread, so they read only the workers' atomic counters.

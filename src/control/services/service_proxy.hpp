@@ -1,0 +1,116 @@
+// The kube-proxy replacement's control side: Services and EndpointSlices
+// from the watch cache -> service_compiler -> the workers' service table
+// (fastpath/service_table.hpp), published through a callback (the router's
+// set_services), plus the housekeeping the fast path's shared tables need:
+// conntrack expiry, ended backends, affinity expiry.
+//
+// Ids the fast path carries: a frontend id per frontend key (reused after
+// the frontend goes, below fastpath::k_max_frontends: the per-frontend
+// counters' index), and a backend id per (Service, port name, backend
+// address:port), never reused, so that removing a backend from a Service
+// ends exactly that Service port's flows to it.
+//
+// Thread: the control thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "control/k8s/watch_cache.hpp"
+#include "control/services/service_compiler.hpp"
+#include "fastpath/affinity.hpp"
+#include "fastpath/conntrack.hpp"
+#include "fastpath/service_table.hpp"
+
+namespace vxr::control::services {
+
+struct proxy_stats {
+    uint64_t tables_published = 0;
+    uint64_t build_errors = 0;       // tables that failed to build (the last good one stays)
+    uint64_t frontends_skipped = 0;  // IPv6 frontends (not in the IPv4 fast path yet), summed over commits
+    uint64_t frontend_ids_exhausted = 0;
+    uint64_t backends_ended = 0;     // backend ids whose flows were ended
+    uint64_t flows_ended = 0;        // conntrack entries end_backend touched
+    uint64_t ct_expired = 0;
+    uint64_t affinity_expired = 0;
+    double last_build_ms = 0;        // compile + table build of the last commit
+};
+
+class service_proxy {
+public:
+    using publish_fn = std::function<void(std::shared_ptr<const fastpath::service_table>)>;
+
+    // ct and affinity: the dataplane's (null: no housekeeping, tests).
+    static result<std::unique_ptr<service_proxy>> create(compiler_config cfg, fastpath::conntrack* ct,
+                                                         fastpath::affinity_table* affinity, publish_fn publish);
+
+    // Feeds the compiler from the cache's Service and EndpointSlice changes.
+    void attach(k8s::watch_cache& cache);
+    service_compiler& compiler() { return compiler_; }
+
+    // Each control-loop turn: commit and publish what changed, end removed
+    // backends' flows, sweep conntrack and affinity.
+    void poll();
+
+    // vxroutectl views (JSON objects).
+    std::string show_services() const;
+    std::string show_conntrack(const std::string& filter, size_t limit = 1000) const;
+    // Which backend a new flow with this 5-tuple gets, and why.
+    result<std::string> lookup(const std::string& proto, const std::string& dst_ip, uint16_t dst_port,
+                               const std::string& src_ip, uint16_t src_port) const;
+
+    const fastpath::service_table* table() const { return table_.get(); }
+    const proxy_stats& stats() const { return stats_; }
+    // Frontend key -> fast-path id, and its display name, for metrics.
+    struct frontend_ref {
+        uint32_t id;
+        std::string service;
+        std::string port_name;
+        std::string frontend;
+    };
+    std::vector<frontend_ref> frontend_refs() const;
+
+private:
+    service_proxy(service_compiler c, fastpath::conntrack* ct, fastpath::affinity_table* affinity, publish_fn p)
+        : compiler_(std::move(c)), ct_(ct), affinity_(affinity), publish_(std::move(p)) {}
+    void rebuild();
+    void housekeeping();
+    // The pool of f's cluster-wide or local backends: the published one if
+    // its Maglev table is the same, else a new one; its ids go to `live`.
+    std::shared_ptr<const fastpath::svc_pool> pool_for(const frontend& f, bool local, std::set<uint32_t>& live);
+    uint32_t backend_id(const frontend& f, const backend& b);
+
+    service_compiler compiler_;
+    fastpath::conntrack* ct_;
+    fastpath::affinity_table* affinity_;
+    publish_fn publish_;
+    bool dirty_ = true;  // publish once at start, even with no Services
+    std::shared_ptr<const fastpath::service_table> table_;
+    // Pools of the published table by the Maglev table they were made from
+    // (the compiler shares one per Service port and backend set); the
+    // shared_ptr keeps the address from being reused by another table.
+    struct pool_entry {
+        std::shared_ptr<const maglev_table> maglev;
+        std::shared_ptr<const fastpath::svc_pool> pool;
+    };
+    std::map<const maglev_table*, pool_entry> pools_;
+    std::map<const maglev_table*, pool_entry> pending_pools_;  // the table being built
+    std::shared_ptr<const fastpath::svc_pool> empty_pool_ = std::make_shared<fastpath::svc_pool>();
+    std::map<frontend_key, uint32_t> frontend_ids_;
+    std::vector<uint32_t> free_frontend_ids_;
+    uint32_t next_frontend_id_ = 0;
+    std::map<std::string, uint32_t> backend_ids_;  // "ns/name|port|addr:port"
+    uint32_t next_backend_id_ = 1;
+    uint64_t last_sweep_tsc_ = 0;
+    uint64_t last_affinity_tsc_ = 0;
+    uint32_t max_affinity_timeout_s_ = 0;
+    proxy_stats stats_;
+};
+
+}  // namespace vxr::control::services
