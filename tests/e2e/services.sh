@@ -92,8 +92,12 @@ start_backend() {
   ip netns exec "$ns" python3 "$SVC_PODS" echo-server "$name" 8081 >"$TB_TMP/echo-$name.out" 2>"$TB_TMP/echo-$name.err" &
   pid=$!
   TB_BG_PIDS+=("$pid")
-  # -T5: a child that has answered exits after 5 s without traffic.
-  ip netns exec "$ns" socat -T5 UDP4-RECVFROM:5353,reuseaddr,fork SYSTEM:"echo $name" >"$TB_TMP/udp-$name.log" 2>&1 &
+  # One child per datagram; its UDP side is at EOF once it has read the
+  # query, and -t 3 lets it wait that long for the echo to answer (socat's
+  # default, 0.5 s, can run out on a loaded machine, and the answer is not
+  # sent at all); -T 5 ends an idle child. -d -d: each datagram's source is
+  # logged (udp_lost reads it).
+  ip netns exec "$ns" socat -d -d -lu -t 3 -T 5 UDP4-RECVFROM:5353,reuseaddr,fork SYSTEM:"echo $name" >"$TB_TMP/udp-$name.log" 2>&1 &
   TB_BG_PIDS+=("$!")
   wait_line "$TB_TMP/echo-$name.out" '^READY' 10 "$pid" || return 1
   eventually 10 ip netns exec "$ns" curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:8080/" || {
@@ -200,9 +204,25 @@ udp_spread() {
     else
       echo "query $i: $name"
       bad=$((bad + 1))
+      udp_lost "$name"
     fi
   done <<<"$out"
   spread_verdict "$n UDP queries from $ns to $WEB_IP:53" "$bad not answered by a backend" "$mode" "$*" "$(declare -p seen)"
+}
+
+# udp_lost ERROR_TEXT: where a query without an answer went: the backends'
+# socat logs about its source port, and the nodes' conntrack entries of it.
+udp_lost() {
+  local src port b n
+  src=$(sed -n 's/.*(query from \([0-9.]*:[0-9]*\)).*/\1/p' <<<"$1")
+  [[ -n "$src" ]] || return 0
+  port=${src##*:}
+  for b in web-a1 web-a2 web-b1 web-b2; do
+    grep -h -- ":$port\b" "$TB_TMP/udp-$b.log" 2>/dev/null | sed "s/^/  $b's socat: /" || true
+  done
+  for n in a b; do
+    ctl_show "$n" show conntrack ":$port/" | grep -- "$port" | sed "s/^/  node-$n conntrack: /" || true
+  done
 }
 
 # counter NODE NAME: one event counter of the node's workers (summed).
@@ -270,9 +290,9 @@ except ValueError as e:
 t = j.get("result", j).get("total", {})
 print("  " + " ".join("%s=%s" % (k, v) for k, v in t.items() if k.startswith(("svc_", "ct_")) or k in ("encapsulated", "decapsulated", "icmp_sent", "dropped")))
 print("  drops: " + (" ".join("%s=%s" % (k, v) for k, v in t.get("drops", {}).items() if v) or "none"))' 2>&1 || true
-      echo "node-$n: vxroutectl show services"
-      ctl_show "$n" show services
-      echo "node-$n: vxroutectl show endpoints"
+      echo "node-$n: vxroutectl show frontends"
+      ctl_show "$n" show frontends
+      echo "node-$n: vxroutectl show endpoints (the watch cache)"
       ctl_show "$n" show endpoints
       echo "node-$n: vxroutectl show conntrack"
       ctl_show "$n" show conntrack
@@ -352,9 +372,10 @@ hold_finish() {
 # --- setup -------------------------------------------------------------------------
 WATCH='["services", "endpointslices"]'
 
+# Each node takes 309 pages of 2 MiB with the default 1M-flow conntrack.
 setup() {
   tb_require_root && tb_require_tools ip ethtool python3 ping curl openssl socat cmp &&
-    tb_require_binaries && tb_require_hugepages 512 && tb_up "$TAG" || return 1
+    tb_require_binaries && tb_require_hugepages 620 && tb_up "$TAG" || return 1
   define_pods
   local ns
   for ns in "$NS_B2" "$NS_CA" "$NS_CB"; do tb_ns_create "$ns" || return 1; done
@@ -469,7 +490,7 @@ main() {
     local n
     for n in a b; do [[ -f "$TB_TMP/node-$n.log" ]] && tail -n 25 "$TB_TMP/node-$n.log" | sed "s/^/# node-$n: /"; done
   fi
-  tb_summary
+  tb_summary || exit 1
 }
 
 main "$@"

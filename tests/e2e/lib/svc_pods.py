@@ -10,7 +10,8 @@
                                  what came back (or did not) on any failure.
   udp-query IP PORT COUNT        COUNT datagrams, each from a new socket (a new source
                                  port); prints one line per query: "<i> <answer>" or
-                                 "<i> ERROR <what>" (timeout after 2 s, refused)
+                                 "<i> ERROR <what> (query from <src-ip>:<src-port>)" (no answer
+                                 within 3 s, refused)
   refused tcp|udp IP PORT        a TCP connect, or one datagram on a connected UDP
                                  socket; exits 0 if the kernel reports ECONNREFUSED (an
                                  ICMP port unreachable came back) within 2 s, 1 otherwise
@@ -76,15 +77,17 @@ def hold(ip, port, stop_file):
 def udp_query(ip, port, count):
     for i in range(int(count)):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(2)
+        s.settimeout(3)
+        src = "?"
         try:
             s.connect((ip, int(port)))
+            src = "%s:%d" % s.getsockname()
             s.send(b"query %d\n" % i)
             print("%d %s" % (i, s.recv(512).decode(errors="replace").strip()), flush=True)
         except socket.timeout:
-            print("%d ERROR no answer within 2 s" % i, flush=True)
+            print("%d ERROR no answer within 3 s (query from %s)" % (i, src), flush=True)
         except OSError as e:
-            print("%d ERROR %s" % (i, e), flush=True)
+            print("%d ERROR %s (query from %s)" % (i, e, src), flush=True)
         finally:
             s.close()
 
