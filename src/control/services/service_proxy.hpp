@@ -52,7 +52,10 @@ public:
 
     // Feeds the compiler from the cache's Service and EndpointSlice changes.
     void attach(k8s::watch_cache& cache);
+    // The compiler, for feeding it other than from the cache; mark_changed()
+    // then makes the next poll() commit.
     service_compiler& compiler() { return compiler_; }
+    void mark_changed() { dirty_ = true; }
 
     // Each control-loop turn: commit and publish what changed, end removed
     // backends' flows, sweep conntrack and affinity.
