@@ -41,7 +41,7 @@ struct proxy : ::testing::Test {
         c.node_name = k_node;
         c.node_ips = {ip("192.168.1.10")};
         c.maglev.table_size = 251;
-        auto r = service_proxy::create(c, dp.ct(), dp.affinity(), [this](auto t) {
+        auto r = service_proxy::create(c, dp, [this](auto t) {
             published = t;
             ++publications;
         });
