@@ -110,8 +110,7 @@ vxr::result<std::unique_ptr<vxr::control::services::service_proxy>> start_servic
     if (cc.node_ips.empty()) cc.node_ips.push_back(vxr::ip_addr::from(cfg.node_ip.addr));
     cc.node_ports = *range;
     cc.maglev = {s.maglev_table_size, s.maglev_seed};
-    return svc::service_proxy::create(std::move(cc), dp.ct(), dp.affinity(),
-                                      [&router](auto t) { router.set_services(std::move(t)); });
+    return svc::service_proxy::create(std::move(cc), dp, [&router](auto t) { router.set_services(std::move(t)); });
 }
 
 void reload_config(const std::string& path, vxr::control::router& router) {
@@ -260,6 +259,7 @@ int main(int argc, char** argv) {
         if (rc == 0) {
             vxr::control::register_telemetry(dp);
             metrics.set_k8s(k8s.get());
+            metrics.set_services(services.get());
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
             std::signal(SIGHUP, on_hup);

@@ -20,13 +20,7 @@ void classify_local(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_t
     auto& c = ctx.counters();
     const port_entry& pe = s.ports[out.in_port];
     uint16_t k = 0;
-    for (int i = 0; i < k_prefetch_ahead && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + k_prefetch_ahead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + k_prefetch_ahead], void*));
-        rte_mbuf* m = pkts[i];
-        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-        const uint32_t len = rte_pktmbuf_data_len(m);
-        if (unlikely(len < sizeof(rte_ether_hdr))) { ctx.drop(m, drop_reason::ipv4_truncated); continue; }
+    for_each_frame(ctx, pkts, n, [&](rte_mbuf* m, rte_ether_hdr* eth, uint32_t len) {
         const rte_be16_t type = eth->ether_type;
         if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
             rte_arp_hdr* arp = encap::arp_parse(m);
@@ -35,7 +29,7 @@ void classify_local(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_t
                 if (arp == nullptr || arp->arp_data.arp_tip != s.gateway_ip_be) {
                     c.from_host.add();
                     ctx.tx(s, s.uplink_port, m);
-                    continue;
+                    return;
                 }
             }
             // Pods see the gateway answer for every address but their own
@@ -43,12 +37,12 @@ void classify_local(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_t
             if (arp == nullptr || arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
                 arp->arp_data.arp_tip == arp->arp_data.arp_sip || arp->arp_data.arp_tip == pe.pod_ip_be) {
                 ctx.drop(m, drop_reason::arp_ignored);
-                continue;
+                return;
             }
             encap::arp_reply_in_place(m, arp, s.gateway_mac);
             c.arp_replied.add();
             ctx.tx(s, out.in_port, m);
-            continue;
+            return;
         }
         if constexpr (R == port_role::host) {
             // Only what the kernel routed to our gateway is ours; the rest is
@@ -57,20 +51,20 @@ void classify_local(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_t
                 !rte_is_same_ether_addr(&eth->dst_addr, &s.gateway_mac)) {
                 c.from_host.add();
                 ctx.tx(s, s.uplink_port, m);
-                continue;
+                return;
             }
         }
-        if (type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) { ctx.drop(m, drop_reason::unsupported_ethertype); continue; }
+        if (type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) { ctx.drop(m, drop_reason::unsupported_ethertype); return; }
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
         const auto chk = encap::check_ipv4(ip, len - sizeof(rte_ether_hdr), m->ol_flags);
-        if (unlikely(chk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(chk)); continue; }
+        if (unlikely(chk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(chk)); return; }
         if constexpr (R == port_role::pod) {
-            if (unlikely(ip->src_addr != pe.pod_ip_be)) { ctx.drop(m, drop_reason::pod_spoofed_source); continue; }
+            if (unlikely(ip->src_addr != pe.pod_ip_be)) { ctx.drop(m, drop_reason::pod_spoofed_source); return; }
         }
-        if (unlikely(!is_unicast_ip(ip->dst_addr))) { ctx.drop(m, drop_reason::ipv4_not_unicast); continue; }
+        if (unlikely(!is_unicast_ip(ip->dst_addr))) { ctx.drop(m, drop_reason::ipv4_not_unicast); return; }
         trim_to_ip(m, ip);
         out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr));
-    }
+    });
     out.n = k;
 }
 

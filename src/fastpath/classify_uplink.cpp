@@ -26,23 +26,17 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
     auto& c = ctx.counters();
     const port_entry& pe = s.ports[out.in_port];
     uint16_t k = 0;
-    for (int i = 0; i < k_prefetch_ahead && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + k_prefetch_ahead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + k_prefetch_ahead], void*));
-        rte_mbuf* m = pkts[i];
-        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-        const uint32_t len = rte_pktmbuf_data_len(m);
-        if (unlikely(len < sizeof(rte_ether_hdr))) { ctx.drop(m, drop_reason::ipv4_truncated); continue; }
+    for_each_frame(ctx, pkts, n, [&](rte_mbuf* m, rte_ether_hdr* eth, uint32_t len) {
         const rte_be16_t type = eth->ether_type;
         if (!rte_is_same_ether_addr(&eth->dst_addr, &pe.mac) && !rte_is_multicast_ether_addr(&eth->dst_addr)) {
             ctx.drop(m, drop_reason::not_for_us);
-            continue;
+            return;
         }
-        if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) { ctx.punt(m, punt_kind::arp, 0, out.in_port); continue; }
-        if (type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) { ctx.tx_host(s, m); continue; }
+        if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) { ctx.punt(m, punt_kind::arp, 0, out.in_port); return; }
+        if (type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) { ctx.tx_host(s, m); return; }
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
         const auto chk = encap::check_ipv4(ip, len - sizeof(rte_ether_hdr), encap::rx_outer_ip_flags(m));
-        if (unlikely(chk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(chk)); continue; }
+        if (unlikely(chk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(chk)); return; }
         if (ip->dst_addr != s.node_ip_be) {
             // A flannel peer with DirectRouting on our L2 sends pod traffic
             // unencapsulated to our MAC; the route stage decides (a local pod:
@@ -53,7 +47,7 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
             trim_to_ip(m, ip);
             const bool frontend = s.services != nullptr && s.services->may_be_frontend(ip->dst_addr);
             out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), frontend ? k_pkt_local : k_pkt_direct);
-            continue;
+            return;
         }
         // To the node itself: maybe a Service's node port (the service stage
         // decides; what it does not translate goes to the host untouched).
@@ -66,7 +60,7 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
             } else {
                 ctx.tx_host(s, m);
             }
-            continue;
+            return;
         }
         trim_to_ip(m, ip);
         const auto r = encap::vxlan_parse(m, s.udp_port_be, s.vni_be, s.vtep_mac);
@@ -75,7 +69,7 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
                 out.set(k++, m, rte_be_to_cpu_32(ip->dst_addr), k_pkt_local);
             else
                 ctx.tx_host(s, m);
-            continue;
+            return;
         }
         if (unlikely(r.status == encap::vxlan_status::wrong_inner_mac)) {
             // Dropped, and shown to the control thread so that the operator
@@ -83,18 +77,18 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
             // best effort, the drop is what is counted.
             c.drop(drop_reason::vxlan_wrong_inner_mac);
             if (!ctx.try_punt(m, punt_kind::stale_mac, 0, out.in_port)) rte_pktmbuf_free(m);
-            continue;
+            return;
         }
-        if (unlikely(r.status != encap::vxlan_status::ok)) { ctx.drop(m, vxlan_drop(r.status)); continue; }
+        if (unlikely(r.status != encap::vxlan_status::ok)) { ctx.drop(m, vxlan_drop(r.status)); return; }
         rte_pktmbuf_adj(m, r.outer_len);
         c.decapsulated.add();
         auto* inner = ip_of(m);
         const auto ichk = encap::check_ipv4(inner, rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr),
                                               encap::rx_inner_ip_flags(m));
-        if (unlikely(ichk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(ichk)); continue; }
+        if (unlikely(ichk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(ichk)); return; }
         trim_to_ip(m, inner);
         out.set(k++, m, rte_be_to_cpu_32(inner->dst_addr), 0);
-    }
+    });
     out.n = k;
 }
 

@@ -272,6 +272,28 @@ TEST(render_metrics, without_kubernetes) {
     }
 }
 
+TEST(render_metrics, services_per_frontend_and_conntrack) {
+    metrics_input in = sample_input(true);
+    EXPECT_EQ(parse(render_metrics(in)).samples.at("vxroute_services_enabled"), "0");
+    services_metrics s;
+    s.frontends.push_back({"default/web", "http", "10.96.0.10:80/TCP", 3, 30, 3000, 0});
+    s.frontends.push_back({"default/empty", "", "10.96.0.20:80/TCP", 0, 0, 0, 2});
+    s.ct_entries = 3;
+    s.ct_capacity = 1024;
+    s.ct_full = 1;
+    in.services = s;
+    const parsed p = parse(render_metrics(in));
+    EXPECT_TRUE(p.errors.empty()) << ::testing::PrintToString(p.errors);
+    const std::string web = "{service=\"default/web\",port=\"http\",frontend=\"10.96.0.10:80/TCP\"}";
+    EXPECT_EQ(p.samples.at("vxroute_services_enabled"), "1");
+    EXPECT_EQ(p.samples.at("vxroute_service_new_flows_total" + web), "3");
+    EXPECT_EQ(p.samples.at("vxroute_service_bytes_total" + web), "3000");
+    EXPECT_EQ(p.samples.at("vxroute_service_rejects_total{service=\"default/empty\",port=\"\",frontend=\"10.96.0.20:80/TCP\"}"),
+              "2");
+    EXPECT_EQ(p.samples.at("vxroute_conntrack_entries"), "3");
+    EXPECT_EQ(p.samples.at("vxroute_conntrack_full_total"), "1");
+}
+
 TEST(render_metrics, bounded_by_ports_and_workers) {
     // The label sets grow only with ports, queues and workers: twice the
     // ports give (about) twice the port series, nothing else changes.

@@ -10,46 +10,12 @@
 
 #include "control/services/frontends.hpp"
 #include "control/services/service_compiler.hpp"
+#include "services_objects.hpp"
 
 namespace vxr::control::services {
 namespace {
 
 using namespace vxr::control::k8s;
-
-ip_addr ip(const char* s) { return *ip_addr::parse(s); }
-
-constexpr const char* k_node = "node-a";
-
-service make_service(const std::string& name, std::vector<const char*> cips = {"10.96.0.10"}) {
-    service s;
-    s.meta.ns = "default";
-    s.meta.name = name;
-    for (auto* c : cips) s.cluster_ips.push_back(ip(c));
-    s.ports.push_back({"http", l4_protocol::tcp, 80, port_ref{8080, {}}, 0});
-    return s;
-}
-
-endpoint ep(const char* addr, const char* node = "node-b", std::optional<bool> ready = true,
-            std::optional<bool> serving = std::nullopt, std::optional<bool> terminating = std::nullopt) {
-    endpoint e;
-    e.addresses.push_back(ip(addr));
-    e.node_name = node;
-    e.conditions = {ready, serving, terminating};
-    return e;
-}
-
-endpoint_slice make_slice(const std::string& name, const std::string& svc, std::vector<endpoint> eps,
-                          uint16_t port = 8080, const std::string& port_name = "http",
-                          endpoint_address_type type = endpoint_address_type::ipv4) {
-    endpoint_slice s;
-    s.meta.ns = "default";
-    s.meta.name = name;
-    s.service_name = svc;
-    s.address_type = type;
-    s.ports.push_back({port_name, l4_protocol::tcp, port});
-    s.endpoints = std::move(eps);
-    return s;
-}
 
 compiler_config config(const char* node = k_node) {
     compiler_config c;

@@ -15,8 +15,8 @@ namespace {
 constexpr uint32_t k_vip = ip4(10, 96, 0, 10);
 constexpr uint32_t k_vip_empty = ip4(10, 96, 0, 20);
 
-// The L4 checksum of the TCP or UDP packet inside IPv4 packet `p`, computed
-// from scratch (pseudo-header + segment).
+// The one's-complement sum of the TCP or UDP segment of IPv4 packet `p`
+// with its pseudo-header, computed from scratch.
 uint16_t l4_sum(const bytes& p) {
     const size_t ihl = (p[0] & 0xf) * 4u;
     const size_t len = get16(&p[2]) - ihl;
@@ -25,28 +25,17 @@ uint16_t l4_sum(const bytes& p) {
     ph[8] = 0;
     ph[9] = p[9];
     put16(&ph[10], static_cast<uint16_t>(len));
-    return ref_csum(&p[ihl], len) == 0 ? 0 : static_cast<uint16_t>(~ref_sum(&p[ihl], len, ref_sum(ph, 12)));
+    return ref_sum(&p[ihl], len, ref_sum(ph, 12));
 }
 // Fills in a TCP or UDP packet's checksum.
 bytes with_l4_csum(bytes p) {
-    const size_t ihl = (p[0] & 0xf) * 4u;
-    const size_t off = ihl + (p[9] == 6 ? 16 : 6);
+    const size_t off = (p[0] & 0xf) * 4u + (p[9] == 6 ? 16 : 6);
     put16(&p[off], 0);
-    put16(&p[off], l4_sum(p));
+    put16(&p[off], static_cast<uint16_t>(~l4_sum(p)));
     return p;
 }
-// A valid L4 checksum sums to 0 (or 0xffff) with the pseudo-header.
-bool l4_ok(const bytes& ip_pkt) {
-    const size_t ihl = (ip_pkt[0] & 0xf) * 4u;
-    const size_t len = get16(&ip_pkt[2]) - ihl;
-    uint8_t ph[12];
-    std::memcpy(ph, &ip_pkt[12], 8);
-    ph[8] = 0;
-    ph[9] = ip_pkt[9];
-    put16(&ph[10], static_cast<uint16_t>(len));
-    const uint16_t s = ref_sum(&ip_pkt[ihl], len, ref_sum(ph, 12));
-    return s == 0xffff || s == 0;
-}
+// A valid L4 checksum makes the sum all ones.
+bool l4_ok(const bytes& ip_pkt) { return l4_sum(ip_pkt) == 0xffff; }
 
 bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags, size_t payload) {
     bytes b(20 + payload);

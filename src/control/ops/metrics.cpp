@@ -348,6 +348,50 @@ void exposition::number(double value) {
     }
 }
 
+void render_services(exposition& e, const metrics_input& in) {
+    e.gauge("vxroute_services_enabled", "1 when this node translates Services (the kube-proxy replacement).");
+    e.sample(in.services ? 1 : 0);
+    if (!in.services) return;
+    const services_metrics& s = *in.services;
+    auto each = [&](auto value) {
+        for (const auto& f : s.frontends)
+            e.sample(value(f), {{"service", f.service}, {"port", f.port}, {"frontend", f.address}});
+    };
+    if (!s.frontends.empty()) {
+        e.counter("vxroute_service_new_flows_total", "New flows to the frontend that picked a backend.");
+        each([](const auto& f) { return f.new_flows; });
+        e.counter("vxroute_service_packets_total", "Client-to-Service packets of the frontend's flows.");
+        each([](const auto& f) { return f.packets; });
+        e.counter("vxroute_service_bytes_total", "Client-to-Service bytes of the frontend's flows.");
+        each([](const auto& f) { return f.bytes; });
+        e.counter("vxroute_service_rejects_total",
+                  "Packets to the frontend while it had no usable endpoint (ICMP port unreachable sent).");
+        each([](const auto& f) { return f.rejects; });
+    }
+    e.gauge("vxroute_conntrack_entries", "Flows in the connection-tracking table.");
+    e.sample(s.ct_entries);
+    e.gauge("vxroute_conntrack_capacity", "Flows the connection-tracking table holds at most.");
+    e.sample(s.ct_capacity);
+    e.counter("vxroute_conntrack_inserts_total", "Flows added to connection tracking.");
+    e.sample(s.ct_inserts);
+    e.counter("vxroute_conntrack_expiries_total", "Flows removed by the idle sweep.");
+    e.sample(s.ct_expiries);
+    e.counter("vxroute_conntrack_full_total", "New flows refused: the table was full.");
+    e.sample(s.ct_full);
+    e.counter("vxroute_conntrack_busy_total", "New flows refused: an insert stayed contended.");
+    e.sample(s.ct_busy);
+    e.counter("vxroute_conntrack_clashes_total", "New flows refused: their reply tuple was another flow's.");
+    e.sample(s.ct_clashes);
+    e.counter("vxroute_conntrack_backend_ended_total", "TCP flows ended because their backend was removed.");
+    e.sample(s.ct_ended);
+    e.gauge("vxroute_service_affinity_entries", "Clients with a remembered backend (sessionAffinity ClientIP).");
+    e.sample(s.affinity_entries);
+    e.counter("vxroute_service_tables_published_total", "Service tables published to the workers.");
+    e.sample(s.tables_published);
+    e.counter("vxroute_service_table_errors_total", "Service tables that failed to build (the workers kept the last).");
+    e.sample(s.build_errors);
+}
+
 std::string render_metrics(const metrics_input& in) {
     exposition e;
     render_build(e, in);
@@ -355,6 +399,7 @@ std::string render_metrics(const metrics_input& in) {
     render_workers(e, in);
     render_control(e, in);
     render_k8s(e, in);
+    render_services(e, in);
     return e.text();
 }
 

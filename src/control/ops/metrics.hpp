@@ -95,6 +95,20 @@ struct worker_stats {
     counter_sums counters;
 };
 
+// Services (absent: off). One series per frontend: their number is the
+// cluster's Service ports times their addresses, which the operator chose.
+struct services_metrics {
+    struct frontend {
+        std::string service, port, address;
+        uint64_t new_flows = 0, packets = 0, bytes = 0, rejects = 0;
+    };
+    std::vector<frontend> frontends;
+    uint64_t ct_entries = 0, ct_capacity = 0, ct_inserts = 0, ct_expiries = 0, ct_full = 0, ct_busy = 0,
+             ct_clashes = 0, ct_ended = 0;
+    uint64_t affinity_entries = 0;
+    uint64_t tables_published = 0, build_errors = 0;
+};
+
 struct metrics_input {
     std::string version;       // vxroute's
     std::string dpdk_version;  // rte_version()
@@ -109,6 +123,7 @@ struct metrics_input {
     uint64_t routes = 0, peers = 0, pods = 0;
     std::vector<std::pair<std::string, uint64_t>> neighbors;  // state -> count
     std::optional<k8s_stats> k8s;                             // absent: no "kubernetes" config
+    std::optional<services_metrics> services;
     bool ready = false;
     bool healthy = false;
 };

@@ -1,4 +1,5 @@
 #include "control/ops/metrics_service.hpp"
+#include "control/services/service_proxy.hpp"
 
 #include <rte_cycles.h>
 #include <rte_mempool.h>
@@ -134,6 +135,26 @@ metrics_input metrics_service::collect() const {
     for (size_t s = 0; s < n.size(); ++s)
         in.neighbors.emplace_back(neighbor_state_name(static_cast<neighbor_state>(s)), n[s]);
     if (k8s_) in.k8s = k8s_->stats();
+    if (services_) {
+        services_metrics sm;
+        for (const auto& f : services_->frontend_counters())
+            sm.frontends.push_back({f.service, f.port_name, f.frontend, f.new_flows, f.packets, f.bytes, f.rejects});
+        if (const auto* ct = dp_.ct()) {
+            const auto c = ct->counters();
+            sm.ct_entries = c.entries;
+            sm.ct_capacity = ct->capacity();
+            sm.ct_inserts = c.inserts;
+            sm.ct_expiries = c.expiries;
+            sm.ct_full = c.full;
+            sm.ct_busy = c.busy;
+            sm.ct_clashes = c.clashes;
+            sm.ct_ended = c.ended;
+        }
+        if (const auto* a = dp_.affinity()) sm.affinity_entries = a->entries();
+        sm.tables_published = services_->stats().tables_published;
+        sm.build_errors = services_->stats().build_errors;
+        in.services = std::move(sm);
+    }
     in.healthy = health_reason().empty();
     in.ready = ready_reason(in.ports).empty();
     return in;

@@ -22,6 +22,9 @@ namespace vxr::control {
 
 class router;
 class k8s_bridge;
+namespace services {
+class service_proxy;
+}
 
 class metrics_service {
 public:
@@ -30,6 +33,7 @@ public:
     // `listen` is the config's metrics_listen ("" disables: nothing opens).
     result<void> open(const std::string& listen);
     void set_k8s(const k8s_bridge* k) { k8s_ = k; }
+    void set_services(const services::service_proxy* s) { services_ = s; }
     void close() { http_.close(); }
 
     // For the control loop's wait: the fd to wait on (-1 if none) and how
@@ -53,6 +57,7 @@ private:
     const router& router_;
     const fastpath::dataplane& dp_;
     const k8s_bridge* k8s_ = nullptr;
+    const services::service_proxy* services_ = nullptr;
     http_server http_;
     worker_watch watch_;
     double start_time_ = 0;

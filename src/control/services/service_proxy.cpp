@@ -67,11 +67,53 @@ constexpr uint32_t k_min_sweep_budget = 256;
 
 }  // namespace
 
-result<std::unique_ptr<service_proxy>> service_proxy::create(compiler_config cfg, fastpath::conntrack* ct,
-                                                             fastpath::affinity_table* affinity, publish_fn publish) {
+result<std::unique_ptr<service_proxy>> service_proxy::create(compiler_config cfg, const fastpath::dataplane& dp,
+                                                             publish_fn publish) {
+    if (dp.ct() == nullptr) return make_error("services: the dataplane has no conntrack (enable_services first)");
     auto c = service_compiler::create(std::move(cfg));
     if (!c) return make_error("services: " + c.err());
-    return std::unique_ptr<service_proxy>(new service_proxy(std::move(*c), ct, affinity, std::move(publish)));
+    return std::unique_ptr<service_proxy>(new service_proxy(std::move(*c), dp, std::move(publish)));
+}
+
+std::array<uint64_t, 4> service_proxy::sums(uint32_t id) const {
+    std::array<uint64_t, 4> s{};
+    for (unsigned w = 0; w < dp_.workers(); ++w) {
+        const fastpath::svc_counters& c = dp_.frontend_counters(w)[id];
+        s[0] += c.new_flows.get();
+        s[1] += c.packets.get();
+        s[2] += c.bytes.get();
+        s[3] += c.rejects.get();
+    }
+    return s;
+}
+
+uint32_t service_proxy::assign_id(const frontend_key& key) {
+    uint32_t id;
+    if (auto it = frontend_ids_.find(key); it != frontend_ids_.end()) return it->second;
+    if (!free_frontend_ids_.empty()) {
+        id = free_frontend_ids_.back();
+        free_frontend_ids_.pop_back();
+    } else if (next_frontend_id_ < fastpath::k_max_frontends) {
+        id = next_frontend_id_++;
+    } else {
+        return fastpath::k_max_frontends;
+    }
+    frontend_ids_[key] = id;
+    baselines_[id] = sums(id);  // a reused id starts from zero for its new frontend
+    return id;
+}
+
+std::vector<service_proxy::frontend_counts> service_proxy::frontend_counters() const {
+    std::vector<frontend_counts> out;
+    for (const auto& [key, id] : frontend_ids_) {
+        auto it = compiler_.frontends().find(key);
+        if (it == compiler_.frontends().end()) continue;
+        const auto now = sums(id);
+        const auto base = baselines_.count(id) ? baselines_.at(id) : std::array<uint64_t, 4>{};
+        out.push_back({it->second->service, it->second->port_name, key.str(), now[0] - base[0], now[1] - base[1],
+                       now[2] - base[2], now[3] - base[3]});
+    }
+    return out;
 }
 
 void service_proxy::attach(k8s::watch_cache& cache) {
@@ -141,17 +183,8 @@ void service_proxy::rebuild() {
             ++stats_.frontends_skipped;
             continue;
         }
-        uint32_t id;
-        if (auto it = frontend_ids_.find(key); it != frontend_ids_.end()) {
-            id = it->second;
-        } else if (!free_frontend_ids_.empty()) {
-            id = free_frontend_ids_.back();
-            free_frontend_ids_.pop_back();
-            frontend_ids_[key] = id;
-        } else if (next_frontend_id_ < fastpath::k_max_frontends) {
-            id = next_frontend_id_++;
-            frontend_ids_[key] = id;
-        } else {
+        const uint32_t id = assign_id(key);
+        if (id >= fastpath::k_max_frontends) {
             ++stats_.frontend_ids_exhausted;
             VXR_LOG_ERROR("services: %s of %s skipped: more than %u frontends", key.str().c_str(), f->service.c_str(),
                           fastpath::k_max_frontends);
@@ -225,16 +258,6 @@ void service_proxy::housekeeping() {
         stats_.affinity_expired += affinity_->expire(fastpath::affinity_table::now_s(now, hz), max_affinity_timeout_s_);
         last_affinity_tsc_ = now;
     }
-}
-
-std::vector<service_proxy::frontend_ref> service_proxy::frontend_refs() const {
-    std::vector<frontend_ref> out;
-    for (const auto& [key, id] : frontend_ids_) {
-        auto it = compiler_.frontends().find(key);
-        if (it == compiler_.frontends().end()) continue;
-        out.push_back({id, it->second->service, it->second->port_name, key.str()});
-    }
-    return out;
 }
 
 std::string service_proxy::show_services() const {

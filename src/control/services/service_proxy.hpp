@@ -13,6 +13,7 @@
 // Thread: the control thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,6 +27,7 @@
 #include "control/services/service_compiler.hpp"
 #include "fastpath/affinity.hpp"
 #include "fastpath/conntrack.hpp"
+#include "fastpath/dataplane.hpp"
 #include "fastpath/service_table.hpp"
 
 namespace vxr::control::services {
@@ -46,13 +48,17 @@ class service_proxy {
 public:
     using publish_fn = std::function<void(std::shared_ptr<const fastpath::service_table>)>;
 
-    // ct and affinity: the dataplane's (null: no housekeeping, tests).
-    static result<std::unique_ptr<service_proxy>> create(compiler_config cfg, fastpath::conntrack* ct,
-                                                         fastpath::affinity_table* affinity, publish_fn publish);
+    // dp: after dataplane::enable_services (its conntrack, affinity table and
+    // per-frontend counters).
+    static result<std::unique_ptr<service_proxy>> create(compiler_config cfg, const fastpath::dataplane& dp,
+                                                         publish_fn publish);
 
     // Feeds the compiler from the cache's Service and EndpointSlice changes.
     void attach(k8s::watch_cache& cache);
+    // The compiler, for feeding it other than from the cache; mark_changed()
+    // then makes the next poll() commit.
     service_compiler& compiler() { return compiler_; }
+    void mark_changed() { dirty_ = true; }
 
     // Each control-loop turn: commit and publish what changed, end removed
     // backends' flows, sweep conntrack and affinity.
@@ -67,18 +73,20 @@ public:
 
     const fastpath::service_table* table() const { return table_.get(); }
     const proxy_stats& stats() const { return stats_; }
-    // Frontend key -> fast-path id, and its display name, for metrics.
-    struct frontend_ref {
-        uint32_t id;
+    // Per frontend, summed over the workers since the frontend got its id.
+    struct frontend_counts {
         std::string service;
         std::string port_name;
         std::string frontend;
+        uint64_t new_flows = 0, packets = 0, bytes = 0, rejects = 0;
     };
-    std::vector<frontend_ref> frontend_refs() const;
+    std::vector<frontend_counts> frontend_counters() const;
 
 private:
-    service_proxy(service_compiler c, fastpath::conntrack* ct, fastpath::affinity_table* affinity, publish_fn p)
-        : compiler_(std::move(c)), ct_(ct), affinity_(affinity), publish_(std::move(p)) {}
+    service_proxy(service_compiler c, const fastpath::dataplane& dp, publish_fn p)
+        : compiler_(std::move(c)), dp_(dp), ct_(dp.ct()), affinity_(dp.affinity()), publish_(std::move(p)) {}
+    std::array<uint64_t, 4> sums(uint32_t id) const;  // new_flows, packets, bytes, rejects
+    uint32_t assign_id(const frontend_key& key);
     void rebuild();
     void housekeeping();
     // The pool of f's cluster-wide or local backends: the published one if
@@ -87,6 +95,7 @@ private:
     uint32_t backend_id(const frontend& f, const backend& b);
 
     service_compiler compiler_;
+    const fastpath::dataplane& dp_;
     fastpath::conntrack* ct_;
     fastpath::affinity_table* affinity_;
     publish_fn publish_;
@@ -103,6 +112,7 @@ private:
     std::map<const maglev_table*, pool_entry> pending_pools_;  // the table being built
     std::shared_ptr<const fastpath::svc_pool> empty_pool_ = std::make_shared<fastpath::svc_pool>();
     std::map<frontend_key, uint32_t> frontend_ids_;
+    std::map<uint32_t, std::array<uint64_t, 4>> baselines_;  // counts an id had when it was (re)assigned
     std::vector<uint32_t> free_frontend_ids_;
     uint32_t next_frontend_id_ = 0;
     std::map<std::string, uint32_t> backend_ids_;  // "ns/name|port|addr:port"
