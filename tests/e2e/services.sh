@@ -17,7 +17,7 @@
 # nodes with complete pages; UDP answers from every backend; a backend
 # reaching its own Service (hairpin), itself included; the empty Service
 # refuses TCP and UDP at once (ICMP port unreachable) and counts it
-# (svc_rejected); a long-lived TCP connection keeps its backend while
+# (svc_rejected, vxroute_service_rejects_total); a long-lived TCP connection keeps its backend while
 # another backend is added to and removed from an EndpointSlice, and new
 # connections follow each change; an endpoint removed from its slice gets no
 # new connections within 5 s.
@@ -234,12 +234,33 @@ j = j.get("result", j)
 print(j["total"][sys.argv[1]])' "$2"
 }
 
+# service_rejects NODE SERVICE: the node's vxroute_service_rejects_total
+# summed over SERVICE's frontends (its /metrics, 127.0.0.1:9464 in the node's
+# namespace).
+service_rejects() {
+  local ns
+  case "$1" in a) ns=$TB_NS_A ;; b) ns=$TB_NS_B ;; esac
+  ip netns exec "$ns" curl -fsS --max-time 5 http://127.0.0.1:9464/metrics | python3 -c '
+import re, sys
+total, seen = 0, False
+for line in sys.stdin:
+    m = re.match(r"vxroute_service_rejects_total\{(.*)\} (\S+)$", line.strip())
+    if m and ("service=\"%s\"" % sys.argv[1]) in m.group(1):
+        total += float(m.group(2))
+        seen = True
+if not seen:
+    sys.exit("no vxroute_service_rejects_total of " + sys.argv[1])
+print(int(total))' "$2"
+}
+
 # refused_fast PROTO: the empty Service refuses at once. TCP: curl exits 7
 # (could not connect) within 2 s and the connect is ECONNREFUSED; UDP: the
-# connected socket gets ECONNREFUSED. Node A's svc_rejected counts each.
+# connected socket gets ECONNREFUSED. Node A counts each in svc_rejected
+# (show counters) and in the Service's vxroute_service_rejects_total.
 refused_fast() {
-  local proto=$1 before after rc=0 t0 ms err
+  local proto=$1 before after mbefore mafter rc=0 t0 ms err
   before=$(counter a svc_rejected) || { echo "cannot read node-a's svc_rejected"; return 1; }
+  mbefore=$(service_rejects a default/empty) || { echo "cannot read node-a's metrics: $mbefore"; return 1; }
   if [[ "$proto" == tcp ]]; then
     t0=$(date +%s%N)
     err=$(ip netns exec "$NS_CA" curl -sS --max-time 5 -o /dev/null "http://$EMPTY_IP/" 2>&1) || rc=$?
@@ -252,8 +273,9 @@ refused_fast() {
   fi
   ip netns exec "$NS_CA" python3 "$SVC_PODS" refused "$proto" "$EMPTY_IP" "$([[ $proto == tcp ]] && echo 80 || echo 53)" || return 1
   after=$(counter a svc_rejected) || return 1
-  echo "node-a svc_rejected: $before -> $after"
-  ((after > before))
+  mafter=$(service_rejects a default/empty) || { echo "$mafter"; return 1; }
+  echo "node-a: svc_rejected $before -> $after, vxroute_service_rejects_total{service=\"default/empty\"} $mbefore -> $mafter"
+  ((after > before && mafter > mbefore))
 }
 
 # ctl_show NODE ARGS...: a vxroutectl command for the diagnostics, its
@@ -383,7 +405,7 @@ setup() {
   local extra
   extra=$(
     cat <<EOF
-{"a": {"services": {"enabled": true},
+{"a": {"services": {"enabled": true}, "metrics_listen": "127.0.0.1:9464",
        "pods": [{"name": "client-a", "ip": "$CLIENT_A_IP", "netns": "$NS_CA"}]},
  "b": {"services": {"enabled": true},
        "pods": [{"name": "web-b2", "ip": "$WEB_B2_IP", "netns": "$NS_B2"},
@@ -451,9 +473,9 @@ main() {
     http_spread "$TB_NS_POD_A" 30 all "${all[@]}" || true
 
   # 5: no endpoints -> reject at once, counted.
-  svc_check "5: Service without endpoints: TCP to $EMPTY_IP:80 refused within 2 s (curl exit 7), svc_rejected counts it" \
+  svc_check "5: Service without endpoints: TCP to $EMPTY_IP:80 refused within 2 s (curl exit 7), counted (svc_rejected, the Service's rejects metric)" \
     refused_fast tcp || true
-  svc_check "5: Service without endpoints: UDP to $EMPTY_IP:53 gets port unreachable, svc_rejected counts it" \
+  svc_check "5: Service without endpoints: UDP to $EMPTY_IP:53 gets port unreachable, counted (svc_rejected, the Service's rejects metric)" \
     refused_fast udp || true
 
   # 4: a long-lived connection while another backend comes and goes.
