@@ -20,6 +20,7 @@ export VXR_BUILD_DIR=$build_dir
 passed=0
 failed=0
 failures=()
+timings=()  # "N s  step", printed at the end: CI's budget is 30 minutes
 
 say() { echo "[test] $*"; }
 fail() { failed=$((failed + 1)); failures+=("$1"); }
@@ -29,11 +30,13 @@ fail() { failed=$((failed + 1)); failures+=("$1"); }
 setup_step() {
   local name=$1; shift
   say "== $name: $*"
+  local t0=$SECONDS
   if "$@"; then
-    say "$name: ok"
+    say "$name: ok ($((SECONDS - t0)) s)"
+    timings+=("$((SECONDS - t0)) s  $name")
     return 0
   fi
-  say "$name: FAILED"
+  say "$name: FAILED ($((SECONDS - t0)) s)"
   fail "setup: $name"
   return 1
 }
@@ -47,7 +50,7 @@ meson_tests() {
     fail "$label: not run"
     return
   fi
-  local log="$dir/meson-logs/testlog.json" rc=0
+  local log="$dir/meson-logs/testlog.json" rc=0 t0=$SECONDS
   rm -f "$log"
   meson test -C "$dir" --print-errorlogs || rc=$?
   if [[ ! -f "$log" ]]; then
@@ -103,7 +106,8 @@ PY
     say "$label: meson test exited $rc but no test failed in $log"
     fail "$label: meson test exit $rc"
   fi
-  say "$label: $p passed, $f failed"
+  say "$label: $p passed, $f failed ($((SECONDS - t0)) s)"
+  timings+=("$((SECONDS - t0)) s  $label")
 }
 
 # e2e_script FILE: run it; count its "ok - " / "not ok - " lines.
@@ -113,7 +117,7 @@ e2e_script() {
   say "== e2e $name: $script"
   local log
   log=$(mktemp "/tmp/vxr-e2e-$name.XXXXXX")
-  local rc=0
+  local rc=0 t0=$SECONDS
   timeout --signal=TERM --kill-after=30 600 bash "$script" >"$log" 2>&1 &
   local pid=$!
   # Show its output as it goes.
@@ -137,7 +141,8 @@ e2e_script() {
     say "e2e $name: FAILED: exited 0 but reported no test (ok - / not ok - lines)"
     fail "e2e $name: no results"
   fi
-  say "e2e $name: $p passed, $f failed (exit $rc)"
+  say "e2e $name: $p passed, $f failed (exit $rc, $((SECONDS - t0)) s)"
+  timings+=("$((SECONDS - t0)) s  e2e $name${VXR_BUILD_DIR:+ ($VXR_BUILD_DIR)}")
   rm -f "$log"
 }
 
@@ -171,6 +176,8 @@ if ((asan_ok)); then
   VXR_BUILD_DIR=build-asan e2e_script tests/e2e/two_node.sh
 fi
 
+say "time per step (total $SECONDS s):"
+printf '[test]   %s\n' "${timings[@]}"
 if ((${#failures[@]})); then
   say "failures:"
   printf '[test]   %s\n' "${failures[@]}"

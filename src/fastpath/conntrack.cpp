@@ -343,13 +343,14 @@ void conntrack::flush_reclaim() {
     if (!claim(g, false)) return;
     // Its own reclaim (data nullptr) is not counted: the last sentinel
     // waits in the queue harmlessly. Each delete reclaims at most
-    // k_reclaim_max keys: a few rounds drain a backlog left by a mass expiry.
+    // k_reclaim_max queue entries, earlier sentinels among them: a few
+    // rounds drain a backlog left by a mass expiry, and a round that
+    // reclaimed no flow's key means the head is not quiescent yet.
     for (int round = 0; round < k_flush_rounds; ++round) {
         const int64_t before = keys_waiting_.load(std::memory_order_relaxed);
         if (before <= 0 || rte_hash_add_key_with_hash_data(hash_, &sentinel_, s, nullptr) != 0) break;
         rte_hash_del_key_with_hash(hash_, &sentinel_, s);
-        if (keys_waiting_.load(std::memory_order_relaxed) > before - static_cast<int64_t>(k_reclaim_max))
-            break;  // the rest is not quiescent yet
+        if (keys_waiting_.load(std::memory_order_relaxed) >= before) break;
     }
     unclaim(g);
 }
