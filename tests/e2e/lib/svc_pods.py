@@ -5,9 +5,10 @@
   hold IP PORT STOP_FILE         one TCP connection to IP:PORT, a line "seq N" every
                                  0.2 s until STOP_FILE exists; each echo must come back
                                  within 3 s, in order, from the same backend. Prints
-                                 "CONNECTED <backend>" after the first echo, then
-                                 "DONE <lines> <backend>"; exits 1 naming the line and
-                                 what came back (or did not) on any failure.
+                                 "CONNECTED <backend>" after the first echo, "ECHO <n>"
+                                 after each, then "DONE <lines> <backend>"; exits 1
+                                 naming the line and what came back (or did not) on any
+                                 failure.
   udp-query IP PORT COUNT        COUNT datagrams, each from a new socket (a new source
                                  port); prints one line per query: "<i> <answer>" or
                                  "<i> ERROR <what> (query from <src-ip>:<src-port>)" (no answer
@@ -70,6 +71,7 @@ def hold(ip, port, stop_file):
             print("CONNECTED " + backend, flush=True)
         elif who != backend:
             sys.exit("line %d: answered by %s, the connection started on %s" % (n, who, backend))
+        print("ECHO %d" % n, flush=True)
         time.sleep(0.2)
     print("DONE %d %s" % (n, backend), flush=True)
 
