@@ -97,20 +97,13 @@ void start_shutdown_watchdog(int rc) {
 vxr::result<std::unique_ptr<vxr::control::services::service_proxy>> start_services(
     const vxr::control::config& cfg, vxr::fastpath::dataplane& dp, vxr::control::router& router) {
     namespace svc = vxr::control::services;
-    const auto& s = cfg.services;
-    auto range = svc::parse_node_port_range(s.node_port_range);
-    if (!range) return vxr::make_error("services.node_port_range: " + range.err());
+    auto cc = svc::compiler_config_from(cfg);  // checked at start-up already; cannot fail here
+    if (!cc) return vxr::make_error(cc.err());
     vxr::fastpath::ct_params ct;
-    ct.max_entries = s.conntrack_max;
-    ct.timeouts = s.timeouts;
+    ct.max_entries = cfg.services.conntrack_max;
+    ct.timeouts = cfg.services.timeouts;
     if (auto r = dp.enable_services(ct); !r) return vxr::make_error("services: " + r.err());
-    svc::compiler_config cc;
-    cc.node_name = cfg.node_name;
-    for (const auto& a : s.node_port_addresses) cc.node_ips.push_back(vxr::ip_addr::from(a));
-    if (cc.node_ips.empty()) cc.node_ips.push_back(vxr::ip_addr::from(cfg.node_ip.addr));
-    cc.node_ports = *range;
-    cc.maglev = {s.maglev_table_size, s.maglev_seed};
-    return svc::service_proxy::create(std::move(cc), dp, [&router](auto t) { router.set_services(std::move(t)); });
+    return svc::service_proxy::create(std::move(*cc), dp, [&router](auto t) { router.set_services(std::move(t)); });
 }
 
 void reload_config(const std::string& path, vxr::control::router& router) {
@@ -171,6 +164,14 @@ int main(int argc, char** argv) {
     if (!cfg) {
         VXR_LOG_ERROR("config %s: %s", config_path.empty() ? "(embedded)" : config_path.c_str(), cfg.err().c_str());
         return k_exit_config;
+    }
+    // What only the Services module can judge (node-port range syntax, a
+    // prime Maglev size) fails here too, so that --check-config catches it.
+    if (cfg->services.enabled) {
+        if (auto cc = vxr::control::services::compiler_config_from(*cfg); !cc) {
+            VXR_LOG_ERROR("config %s: %s", config_path.empty() ? "(embedded)" : config_path.c_str(), cc.err().c_str());
+            return k_exit_config;
+        }
     }
     if (print_config) std::printf("%s\n", vxr::control::to_json(*cfg).c_str());
     if (check_only || print_config) return 0;

@@ -314,6 +314,19 @@ def check_with_vxrouted(vxrouted, key, cfg):
             return r.returncode, (r.stdout + r.stderr).strip()
         rc, out = run(cfg)
         check(f"{key}: vxrouted --check-config accepts it", rc == 0, out.replace("\n", " ")[:300])
+        if not cfg.get("services", {}).get("enabled"):
+            return
+        # What only the Services module judges is checked before start-up too.
+        for path, value in ((("maglev", "table_size"), 16384), (("node_port_range",), "32767-30000")):
+            bad = json.loads(json.dumps(cfg))
+            obj = bad["services"]
+            for k in path[:-1]:
+                obj = obj.setdefault(k, {})
+            obj[path[-1]] = value
+            field = "services." + ".".join(path)
+            rc, out = run(bad)
+            check(f"{key}: vxrouted --check-config rejects {field} = {value}, naming the field",
+                  rc != 0 and field in out, f"exit {rc}: " + out.replace("\n", " ")[:300])
 
 
 def kubectl_validation(files):

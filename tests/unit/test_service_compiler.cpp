@@ -414,5 +414,40 @@ TEST(svc_ports, node_port_range) {
     EXPECT_FALSE(service_compiler::create(cfg));
 }
 
+// The config's services section, as vxrouted checks it before it starts
+// (and --check-config with it): errors name the field.
+TEST(svc_ports, compiler_settings_from_the_node_config) {
+    control::config cfg;
+    cfg.node_name = "node-a";
+    cfg.node_ip = ipv4_prefix{ipv4_addr{0xc6120001}, 24};  // 198.18.0.1/24
+    cfg.services.enabled = true;
+    auto cc = compiler_config_from(cfg);
+    ASSERT_TRUE(cc) << cc.err();
+    EXPECT_EQ(cc->node_name, "node-a");
+    EXPECT_EQ(cc->node_ports.first, 30000);
+    EXPECT_EQ(cc->node_ports.last, 32767);
+    EXPECT_EQ(cc->maglev.table_size, 16381u);
+    ASSERT_EQ(cc->node_ips.size(), 1u);  // node_ip when node_port_addresses is empty
+    EXPECT_EQ(cc->node_ips[0], ip_addr::from(cfg.node_ip.addr));
+    EXPECT_TRUE(service_compiler::create(*cc));
+
+    cfg.services.node_port_addresses = {ipv4_addr{0x0a000001}, ipv4_addr{0x0a000002}};
+    cc = compiler_config_from(cfg);
+    ASSERT_TRUE(cc);
+    EXPECT_EQ(cc->node_ips.size(), 2u);
+
+    cfg.services.node_port_range = "32000-31000";
+    cc = compiler_config_from(cfg);
+    ASSERT_FALSE(cc);
+    EXPECT_EQ(cc.err().rfind("services.node_port_range: ", 0), 0u) << cc.err();
+
+    cfg.services.node_port_range = "30000-32767";
+    cfg.services.maglev_table_size = 16384;
+    cc = compiler_config_from(cfg);
+    ASSERT_FALSE(cc);
+    EXPECT_EQ(cc.err().rfind("services.maglev.table_size: ", 0), 0u) << cc.err();
+    EXPECT_NE(cc.err().find("16384 is not a prime"), std::string::npos) << cc.err();
+}
+
 }  // namespace
 }  // namespace vxr::control::services

@@ -81,12 +81,36 @@ std::vector<backend> usable(const std::map<std::string, backend>& all, bool loca
 
 }  // namespace
 
+namespace {
+
+result<void> check_maglev_table_size(uint32_t m) {
+    if (!is_prime(m) || m > k_maglev_max_table_size)
+        return make_error("maglev table size " + std::to_string(m) + " is not a prime up to " +
+                          std::to_string(k_maglev_max_table_size) + " (e.g. 251, 1021, 4093, 16381, 65521, 131071)");
+    return {};
+}
+
+}  // namespace
+
+result<compiler_config> compiler_config_from(const control::config& cfg) {
+    const services_config& s = cfg.services;
+    compiler_config cc;
+    cc.node_name = cfg.node_name;
+    auto range = parse_node_port_range(s.node_port_range);
+    if (!range) return make_error("services.node_port_range: " + range.err());
+    cc.node_ports = *range;
+    if (auto r = check_maglev_table_size(s.maglev_table_size); !r)
+        return make_error("services.maglev.table_size: " + r.err());
+    cc.maglev = {s.maglev_table_size, s.maglev_seed};
+    for (const auto& a : s.node_port_addresses) cc.node_ips.push_back(ip_addr::from(a));
+    if (cc.node_ips.empty()) cc.node_ips.push_back(ip_addr::from(cfg.node_ip.addr));
+    return cc;
+}
+
 result<service_compiler> service_compiler::create(compiler_config cfg) {
     auto range = make_node_port_range(cfg.node_ports.first, cfg.node_ports.last);
     if (!range) return make_error(range.err());
-    if (!is_prime(cfg.maglev.table_size) || cfg.maglev.table_size > k_maglev_max_table_size)
-        return make_error("maglev table size " + std::to_string(cfg.maglev.table_size) + " is not a prime up to " +
-                          std::to_string(k_maglev_max_table_size));
+    if (auto r = check_maglev_table_size(cfg.maglev.table_size); !r) return make_error(r.err());
     std::sort(cfg.node_ips.begin(), cfg.node_ips.end());
     cfg.node_ips.erase(std::unique(cfg.node_ips.begin(), cfg.node_ips.end()), cfg.node_ips.end());
     return service_compiler(std::move(cfg));

@@ -26,6 +26,7 @@
 #include "common/result.hpp"
 #include "control/k8s/objects.hpp"
 #include "control/k8s/store.hpp"
+#include "control/node/config.hpp"
 #include "control/services/frontends.hpp"
 #include "control/services/maglev.hpp"
 
@@ -37,6 +38,13 @@ struct compiler_config {
     node_port_range node_ports;
     maglev_params maglev;
 };
+
+// The node config's `services` section as compiler settings, checked the way
+// service_compiler::create checks them, with errors that name the field
+// ("services.node_port_range: ...", "services.maglev.table_size: ..."), so
+// that vxrouted --check-config rejects what start-up would. Node ports are
+// answered on services.node_port_addresses, or on node_ip when it is empty.
+result<compiler_config> compiler_config_from(const control::config& cfg);
 
 struct compiler_stats {
     uint64_t commits = 0;
