@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: from a fresh machine to two vxroute nodes
-# forwarding pod traffic over VXLAN, each step printed and checked.
+# forwarding pod traffic over VXLAN, each step printed and checked; then the
+# same nodes driven by an API server (a test fixture) with a Service on them.
 #   node A (ns vxr-node-a): pod-a 10.244.1.2, pod-a2 10.244.1.3   VTEP 198.18.0.1
 #   node B (ns vxr-node-b): pod-b 10.244.2.2                      VTEP 198.18.0.2
 # usage: scripts/demo.sh [--stay] [--no-setup]
@@ -23,6 +24,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source-path=SCRIPTDIR source=lib/testbed.sh
 source "$root/scripts/lib/testbed.sh"
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib/k8s.sh
+source "$root/tests/e2e/lib/k8s.sh"  # the fixture API server, for the Services steps
 
 step_no=0
 current=""
@@ -40,6 +43,9 @@ die() {
   exit 1
 }
 indent() { sed 's/^/    /'; }
+DEMO_SVC_IP=10.96.0.10
+# curl_svc: one page from the Service, fetched in pod-a2 (node A).
+curl_svc() { ip netns exec "$TB_NS_POD_A2" curl -fsS --max-time 3 "http://$DEMO_SVC_IP/"; }
 
 if ((EUID != 0)); then
   say "error: run as root (packages, hugepages, network namespaces)"
@@ -114,9 +120,50 @@ for n in a b; do
   [[ ${PIPESTATUS[0]} -eq 0 ]] || die "vxroutectl show counters failed on node-$n"
 done
 
+step "Services: restart both nodes against an API server (the test fixture, as in tests/e2e/services.sh) with Services on"
+# Nodes, a Service and its EndpointSlice come from the API server now; the
+# static peers of the config above give way to the Node objects.
+tb_stop_routers || die "vxrouted did not exit cleanly"
+start_fixture || die "the fixture API server did not start"
+k8s_write_configs "$TB_TMP" '["services", "endpointslices"]' \
+  '{"a": {"services": {"enabled": true}}, "b": {"services": {"enabled": true}}}' || die
+say "  node-a.json now: $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(json.dumps({k: c[k] for k in ("kubernetes", "services")}))' "$TB_TMP/node-a.json")"
+tb_start_routers "$TB_TMP" || die "vxrouted did not come up"
+k8s_add_nodes || die "Node objects not accepted by the fixture"
+eventually 15 tb_ping "$TB_NS_POD_A" "$TB_POD_B_IP" 1 >/dev/null || die "pod-a does not reach pod-b once the Node objects are in"
+say "  node-a PID ${TB_ROUTER_PIDS[0]}, node-b PID ${TB_ROUTER_PIDS[1]}; pod-a reaches pod-b again (peers from the Node objects)"
+
+step "Service web: ClusterIP $DEMO_SVC_IP:80 -> 8080, backends pod-a (node A) and pod-b (node B), each serving a page with its name"
+for b in pod-a pod-b; do
+  ns=$TB_NS_POD_A
+  [[ $b == pod-b ]] && ns=$TB_NS_POD_B
+  mkdir -p "$TB_TMP/www-$b"
+  echo "backend $b" >"$TB_TMP/www-$b/index.html"
+  ip netns exec "$ns" python3 -m http.server 8080 --bind 0.0.0.0 --directory "$TB_TMP/www-$b" >"$TB_TMP/http-$b.log" 2>&1 &
+  TB_BG_PIDS+=("$!")
+done
+fx_object services "$(k8s_service_json web "$DEMO_SVC_IP" '[{"name":"http","protocol":"TCP","port":80,"targetPort":8080}]')" &&
+  fx_object endpointslices "$(k8s_slice_json web web-d3m0x '[{"name":"http","protocol":"TCP","port":8080}]' \
+    "$TB_POD_A_IP/node-a/pod-a" "$TB_POD_B_IP/node-b/pod-b")" || die "the fixture did not take the Service"
+eventually 15 curl_svc >/dev/null || die "no page from $DEMO_SVC_IP:80 within 15 s"
+say "  \$ vxroutectl -s $TB_SOCK_A show frontends"
+tb_ctl a show frontends 2>&1 | cut -c1-200 | indent
+
+step "20 curls from pod-a2 to http://$DEMO_SVC_IP/: node A picks a backend (Maglev) and translates; both backends answer"
+declare -A seen=()
+for i in $(seq 20); do
+  page=$(curl_svc) || die "curl $i of 20 to $DEMO_SVC_IP failed"
+  seen[$page]=$((${seen[$page]:-0} + 1))
+done
+for page in "${!seen[@]}"; do say "  ${seen[$page]} x '$page'"; done
+[[ -n "${seen[backend pod-a]:-}" && -n "${seen[backend pod-b]:-}" ]] || die "not both backends answered"
+say "  \$ vxroutectl -s $TB_SOCK_A show conntrack   (first lines)"
+tb_ctl a show conntrack 2>&1 | head -n 12 | cut -c1-200 | indent
+
 say "all steps passed"
 if ((stay)); then
   say "still running; try: ip netns exec $TB_NS_POD_A ping $TB_POD_B_IP"
+  say "                    ip netns exec $TB_NS_POD_A2 curl http://$DEMO_SVC_IP/"
   say "                    $TB_VXROUTECTL -s $TB_SOCK_A show routes"
   say "Ctrl-C to stop and clean up"
   while :; do sleep 1; done

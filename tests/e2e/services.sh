@@ -61,12 +61,10 @@ EMPTY_SLICE='{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadat
 # slice_json NAME BACKEND...: an EndpointSlice of Service web with those
 # backends (ready, on their nodes, with their Pods as targetRef).
 slice_json() {
-  local name=$1 eps="" b
+  local name=$1 eps=() b
   shift
-  for b in "$@"; do
-    eps+="${eps:+,}{\"addresses\":[\"${POD_IP[$b]}\"],\"conditions\":{\"ready\":true,\"serving\":true,\"terminating\":false},\"nodeName\":\"${POD_NODE[$b]}\",\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"$b\"}}"
-  done
-  printf '%s' "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"$name\",\"generateName\":\"web-\",\"namespace\":\"default\",\"labels\":{\"kubernetes.io/service-name\":\"web\",\"endpointslice.kubernetes.io/managed-by\":\"endpointslice-controller.k8s.io\"},\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"name\":\"web\",\"uid\":\"5d0c3a52-7e1b-4b51-9f0e-2f6f1a000010\",\"controller\":true,\"blockOwnerDeletion\":true}]},\"addressType\":\"IPv4\",\"endpoints\":[$eps],\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":8080},{\"name\":\"dns\",\"protocol\":\"UDP\",\"port\":5353},{\"name\":\"echo\",\"protocol\":\"TCP\",\"port\":8081}]}"
+  for b in "$@"; do eps+=("${POD_IP[$b]}/${POD_NODE[$b]}/$b"); done
+  k8s_slice_json web "$name" '[{"name":"http","protocol":"TCP","port":8080},{"name":"dns","protocol":"UDP","port":5353},{"name":"echo","protocol":"TCP","port":8081}]' "${eps[@]}"
 }
 SLICE1=web-x7k2p   # web-a1 (node-a), web-b1 (node-b)
 SLICE2=web-m4q9z   # web-a2 (node-a); web-b2 for a while

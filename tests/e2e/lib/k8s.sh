@@ -232,3 +232,25 @@ k8s_add_nodes() {
   fx upsert "{\"name\":\"node-a\",\"idx\":1,\"mac\":\"$TB_VTEP_A\",\"public_ip\":\"$TB_NODE_IP_A\",\"pod_cidr\":\"$TB_CIDR_A\",\"vni\":1}" >/dev/null &&
     fx upsert "{\"name\":\"node-b\",\"idx\":2,\"mac\":\"$TB_VTEP_B\",\"public_ip\":\"$TB_NODE_IP_B\",\"pod_cidr\":\"$TB_CIDR_B\",\"vni\":1}" >/dev/null
 }
+
+# k8s_service_json NAME CLUSTER_IP PORTS_JSON: a ClusterIP Service in
+# "default" selecting app=NAME, as a 1.29 API server returns it (PORTS_JSON:
+# the spec's ports list).
+k8s_service_json() {
+  local uid  # stable per name, as the fixture keeps objects across upserts
+  uid=$(python3 -c 'import sys, uuid; print(uuid.uuid5(uuid.NAMESPACE_URL, "service/default/" + sys.argv[1]))' "$1")
+  printf '%s' "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"$1\",\"namespace\":\"default\",\"uid\":\"$uid\",\"labels\":{\"app\":\"$1\"}},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"$2\",\"clusterIPs\":[\"$2\"],\"ipFamilies\":[\"IPv4\"],\"ipFamilyPolicy\":\"SingleStack\",\"selector\":{\"app\":\"$1\"},\"ports\":$3,\"sessionAffinity\":\"None\",\"internalTrafficPolicy\":\"Cluster\"},\"status\":{\"loadBalancer\":{}}}"
+}
+
+# k8s_slice_json SERVICE NAME PORTS_JSON ENDPOINT...: an EndpointSlice NAME
+# of Service SERVICE (PORTS_JSON: the slice's ports list); each ENDPOINT is
+# IP/NODE/POD, ready and serving, on NODE, with Pod POD as targetRef.
+k8s_slice_json() {
+  local svc=$1 name=$2 ports=$3 eps="" e ip node pod
+  shift 3
+  for e in "$@"; do
+    IFS=/ read -r ip node pod <<<"$e"
+    eps+="${eps:+,}{\"addresses\":[\"$ip\"],\"conditions\":{\"ready\":true,\"serving\":true,\"terminating\":false},\"nodeName\":\"$node\",\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"$pod\"}}"
+  done
+  printf '%s' "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"$name\",\"generateName\":\"$svc-\",\"namespace\":\"default\",\"labels\":{\"kubernetes.io/service-name\":\"$svc\",\"endpointslice.kubernetes.io/managed-by\":\"endpointslice-controller.k8s.io\"}},\"addressType\":\"IPv4\",\"endpoints\":[$eps],\"ports\":$ports}"
+}
