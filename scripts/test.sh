@@ -154,8 +154,9 @@ meson_tests "$build_dir" "meson tests"
 
 asan_ok=0
 if [[ "${VXR_SANITIZE:-1}" == 1 ]]; then
+  # Tests only: the benchmarks are not run on it (-Dbenchmarks=false).
   if setup_step "asan build" env VXR_BUILD_DIR=build-asan ./scripts/build.sh \
-      -Db_sanitize=address,undefined -Db_lundef=false; then
+      -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false; then
     asan_ok=1
     meson_tests build-asan "asan meson tests"
   fi
