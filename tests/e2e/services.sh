@@ -9,7 +9,7 @@
 #           client-b 10.244.2.10
 #   Service default/web, ClusterIP 10.96.0.10: http 80 -> 8080/TCP
 #     (python3 -m http.server, a page naming the backend), dns 53 -> 5353/UDP
-#     (socat answering with the backend's name), echo 8081 -> 8081/TCP (a line
+#     (a UDP server answering with the backend's name), echo 8081 -> 8081/TCP (a line
 #     echo); its endpoints split over two EndpointSlices.
 #   Service default/empty, ClusterIP 10.96.0.20, no endpoints.
 #
@@ -20,7 +20,8 @@
 # (svc_rejected, vxroute_service_rejects_total); a long-lived TCP connection keeps its backend while
 # another backend is added to and removed from an EndpointSlice, and new
 # connections follow each change; an endpoint removed from its slice gets no
-# new connections within 5 s.
+# new connections within 5 s; node A's own host network reaches the
+# ClusterIP; node A runs two workers, and both translate.
 # usage: tests/e2e/services.sh   (root; prints "ok - NAME" / "not ok - NAME")
 #        env: TB_KEEP=1 keeps the scratch directory (logs, configs)
 set -euo pipefail
@@ -79,7 +80,7 @@ write_page() {
     "$name" >"$dir/index.html"
 }
 
-# start_backend NAME: http.server on 8080, line echo on 8081, socat on UDP
+# start_backend NAME: http.server on 8080, line echo on 8081, a UDP server on
 # 5353, in the backend's namespace; returns once all three answer there.
 start_backend() {
   local name=$1 ns=${POD_NS[$1]} pid
@@ -90,20 +91,20 @@ start_backend() {
   ip netns exec "$ns" python3 "$SVC_PODS" echo-server "$name" 8081 >"$TB_TMP/echo-$name.out" 2>"$TB_TMP/echo-$name.err" &
   pid=$!
   TB_BG_PIDS+=("$pid")
-  # One child per datagram; its UDP side is at EOF once it has read the
-  # query, and -t 3 lets it wait that long for the echo to answer (socat's
-  # default, 0.5 s, can run out on a loaded machine, and the answer is not
-  # sent at all); -T 5 ends an idle child. -d -d: each datagram's source is
-  # logged (udp_lost reads it).
-  ip netns exec "$ns" socat -d -d -lu -t 3 -T 5 UDP4-RECVFROM:5353,reuseaddr,fork SYSTEM:"echo $name" >"$TB_TMP/udp-$name.log" 2>&1 &
+  # One process answers every datagram at once and logs each answer sent
+  # (udp_lost reads it). socat's fork-per-datagram server, used before, lost
+  # answers on a loaded machine: its child had the query, and no answer
+  # reached the router within 3 s; a fork and a shell per datagram is slow.
+  ip netns exec "$ns" python3 "$SVC_PODS" udp-server "$name" 5353 >"$TB_TMP/udp-$name.log" 2>&1 &
   TB_BG_PIDS+=("$!")
+  wait_line "$TB_TMP/udp-$name.log" '^READY' 10 "$!" || return 1
   wait_line "$TB_TMP/echo-$name.out" '^READY' 10 "$pid" || return 1
   eventually 10 ip netns exec "$ns" curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:8080/" || {
     tb_err "http.server of $name does not answer in $ns: $(tail -n 5 "$TB_TMP/http-$name.log")"
     return 1
   }
   eventually 10 udp_answers "$ns" 127.0.0.1 5353 "$name" || {
-    tb_err "socat of $name does not answer on UDP 5353 in $ns: $(tail -n 5 "$TB_TMP/udp-$name.log")"
+    tb_err "the UDP server of $name does not answer on UDP 5353 in $ns: $(tail -n 5 "$TB_TMP/udp-$name.log")"
     return 1
   }
 }
@@ -209,14 +210,14 @@ udp_spread() {
 }
 
 # udp_lost ERROR_TEXT: where a query without an answer went: the backends'
-# socat logs about its source port, and the nodes' conntrack entries of it.
+# answers to its source port, and the nodes' conntrack entries of it.
 udp_lost() {
   local src port b n
   src=$(sed -n 's/.*(query from \([0-9.]*:[0-9]*\)).*/\1/p' <<<"$1")
   [[ -n "$src" ]] || return 0
   port=${src##*:}
   for b in web-a1 web-a2 web-b1 web-b2; do
-    grep -h -- ":$port\b" "$TB_TMP/udp-$b.log" 2>/dev/null | sed "s/^/  $b's socat: /" || true
+    grep -h -- ":$port\b" "$TB_TMP/udp-$b.log" 2>/dev/null | sed "s/^/  $b: /" || true
   done
   for n in a b; do
     ctl_show "$n" show conntrack ":$port/" | grep -- "$port" | sed "s/^/  node-$n conntrack: /" || true
@@ -288,6 +289,21 @@ ctl_show() {
   else
     cut -c 1-300 <<<"$out" | head -n 40
   fi
+}
+
+# both_workers_translated: each of node A's workers translated packets of
+# new or established flows to backends, and translated replies back.
+both_workers_translated() {
+  tb_ctl a --json show counters | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+ws = j.get("result", j)["workers"]
+if len(ws) != 2:
+    sys.exit("node A reports %d workers, expected 2" % len(ws))
+print("; ".join("worker %s: svc_translated %d, svc_untranslated %d, ct_hits %d"
+                % (w["worker"], w["svc_translated"], w["svc_untranslated"], w["ct_hits"]) for w in ws))
+if any(w["svc_translated"] == 0 or w["svc_untranslated"] == 0 for w in ws):
+    sys.exit("a worker translated nothing in one direction")'
 }
 
 # --- diagnostics ---------------------------------------------------------------
@@ -401,8 +417,12 @@ hold_finish() {
 WATCH='["services", "endpointslices"]'
 
 # Each node takes 309 pages of 2 MiB with the default 1M-flow conntrack.
+# Node A, where the clients' flows are translated, runs two workers (main
+# lcore and worker 1 on CPU 0, worker 2 on CPU 1, as workers.sh): the first
+# packet of a flow and its replies may meet different workers, which share
+# one conntrack table.
 setup() {
-  tb_require_root && tb_require_tools ip ethtool python3 ping curl openssl socat cmp &&
+  tb_require_root && tb_require_tools ip ethtool python3 ping curl openssl cmp &&
     tb_require_binaries && tb_require_hugepages 620 && tb_up "$TAG" || return 1
   define_pods
   local ns
@@ -412,6 +432,8 @@ setup() {
   extra=$(
     cat <<EOF
 {"a": {"services": {"enabled": true}, "metrics_listen": "127.0.0.1:9464",
+       "workers": 2, "uplink": "net_af_packet0,iface=$TB_UPLINK_A,qpairs=2",
+       "eal_args": ["--lcores", "0@0,1@0,2@1", "--file-prefix=$TB_PREFIX_A"],
        "pods": [{"name": "client-a", "ip": "$CLIENT_A_IP", "netns": "$NS_CA"}]},
  "b": {"services": {"enabled": true},
        "pods": [{"name": "web-b2", "ip": "$WEB_B2_IP", "netns": "$NS_B2"},
@@ -465,6 +487,10 @@ main() {
     http_spread "$NS_CA" 60 all "${all[@]}" || true
   web_check "2: 60 curls from client-b (node-b) to $WEB_IP:80 all get complete pages, from all 3 backends on both nodes" \
     http_spread "$NS_CB" 60 all "${all[@]}" || true
+  # 8: the node itself (host processes, hostNetwork pods): its kernel routes
+  # the cluster IP range to vxrouted through the host port.
+  web_check "8: 30 curls from node-a's host network to $WEB_IP:80 all get complete pages, from all 3 backends" \
+    http_spread "$TB_NS_A" 30 all "${all[@]}" || true
 
   # 3: UDP, each query a new flow.
   web_check "3: 30 UDP queries from client-a to $WEB_IP:53 all answered, by all 3 backends" \
@@ -505,6 +531,9 @@ main() {
   echo "# took about $((SECONDS - t0)) s"
   web_check "6: and 30 more curls from client-b: none reaches web-a2" \
     http_spread "$NS_CB" 30 all web-a1 web-b1 || true
+
+  tb_check "9: node-a's two workers both translated flows and replies (one shared conntrack table)" \
+    both_workers_translated || true
 
   if tb_stop_routers; then
     tb_ok "routers exit 0 on SIGTERM"

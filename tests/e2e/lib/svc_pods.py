@@ -9,6 +9,9 @@
                                  after each, then "DONE <lines> <backend>"; exits 1
                                  naming the line and what came back (or did not) on any
                                  failure.
+  udp-server NAME PORT           UDP: every datagram is answered with "NAME" from the same
+                                 socket, at once; logs "answered <ip>:<port>" after each
+                                 send (flushed), so a lost answer shows which side lost it
   udp-query IP PORT COUNT        COUNT datagrams, each from a new socket (a new source
                                  port); prints one line per query: "<i> <answer>" or
                                  "<i> ERROR <what> (query from <src-ip>:<src-port>)" (no answer
@@ -76,6 +79,18 @@ def hold(ip, port, stop_file):
     print("DONE %d %s" % (n, backend), flush=True)
 
 
+def udp_server(name, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(port)))
+    print("READY", flush=True)
+    answer = name.encode() + b"\n"
+    while True:
+        _, peer = s.recvfrom(2048)
+        s.sendto(answer, peer)
+        print("answered %s:%d" % peer, flush=True)
+
+
 def udp_query(ip, port, count):
     for i in range(int(count)):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -116,7 +131,7 @@ def refused(proto, ip, port):
 
 
 def main():
-    cmds = {"echo-server": (echo_server, 2), "hold": (hold, 3), "udp-query": (udp_query, 3),
+    cmds = {"echo-server": (echo_server, 2), "hold": (hold, 3), "udp-server": (udp_server, 2), "udp-query": (udp_query, 3),
             "refused": (refused, 3)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) - 2 != cmds[sys.argv[1]][1]:
         sys.exit(__doc__)
