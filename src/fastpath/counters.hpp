@@ -57,6 +57,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) port_counters {
 // Per frontend (service_table.hpp's svc_frontend::id), per worker.
 struct svc_counters {
     counter new_flows, packets, bytes, rejects;
+    counter source_denied;  // new flows dropped by loadBalancerSourceRanges
 };
 
 struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {

@@ -174,6 +174,15 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
                 gone[i] = any_gone = true;
                 continue;
             }
+            // loadBalancerSourceRanges, as kube-proxy's KUBE-PROXY-FIREWALL:
+            // new flows only (an established one keeps going when the ranges
+            // change), from anywhere (pods and the host too), after the
+            // reject above (kube-proxy firewalls only Services with endpoints).
+            if (unlikely(f.flags & k_svc_source_ranges) && !service_table::source_allowed_v4(f, tup[j].src_addr)) {
+                fc.source_denied.add();
+                drop_here(drop_reason::svc_source_denied);
+                continue;
+            }
             // Local traffic policies: internal for this node's pods, external
             // for clients outside; each restricts its side to local backends.
             const bool local_only = k_from_outside ? (f.flags & k_svc_external_local) != 0

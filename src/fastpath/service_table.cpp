@@ -23,6 +23,22 @@ uint32_t svc_flow_hash(rte_be32_t src, rte_be32_t dst, rte_be16_t sport, rte_be1
     return rte_hash_crc_1byte(proto, h);
 }
 
+result<svc_source_range> make_svc_source_range(const uint8_t* addr, uint8_t family, uint8_t len) {
+    const unsigned bits = family == 2 ? 32 : family == 10 ? 128 : 0;
+    if (bits == 0) return make_error("source range: unknown address family " + std::to_string(family));
+    if (len > bits)
+        return make_error("source range: prefix length " + std::to_string(len) + " is past the family's bits");
+    svc_source_range r{};
+    r.family = family;
+    r.len = len;
+    for (unsigned i = 0; i < bits / 8; ++i) {
+        const unsigned left = len > i * 8 ? len - i * 8 : 0;
+        r.mask[i] = left >= 8 ? 0xff : static_cast<uint8_t>(0xff00u >> left);
+        r.net[i] = addr[i] & r.mask[i];
+    }
+    return r;
+}
+
 result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_frontend_spec> specs, int socket) {
     std::unique_ptr<service_table> t(new service_table());
     std::sort(specs.begin(), specs.end(),
@@ -38,20 +54,27 @@ result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_fron
                 if (slot >= p->backends.size())
                     return make_error("service table: frontend " + s.name + ": a Maglev slot names a missing backend");
         }
+        for (const auto& r : s.source_ranges)
+            if (r.family != s.key.family)
+                return make_error("service table: frontend " + s.name + " has a source range of another family");
     }
+    // From here the specs stay where they are: frontends point into their ranges.
+    t->specs_ = std::move(specs);
+    const auto& built = t->specs_;
     const std::string name = "vxr_svc" + std::to_string(g_table_seq.fetch_add(1));
     rte_hash_parameters hp{};
     hp.name = name.c_str();
-    hp.entries = std::max<uint32_t>(64, static_cast<uint32_t>(specs.size() * 2));
+    hp.entries = std::max<uint32_t>(64, static_cast<uint32_t>(built.size() * 2));
     hp.key_len = sizeof(svc_key);
     hp.hash_func = rte_hash_crc;
     hp.socket_id = socket;
     t->hash_ = rte_hash_create(&hp);
-    if (t->hash_ == nullptr) return make_error("service table: rte_hash_create failed for " + std::to_string(specs.size()) +
-                                        " frontends: " + rte_strerror(rte_errno));
-    t->frontends_.reserve(specs.size());
-    for (size_t i = 0; i < specs.size(); ++i) {
-        const auto& s = specs[i];
+    if (t->hash_ == nullptr)
+        return make_error("service table: rte_hash_create failed for " + std::to_string(built.size()) +
+                          " frontends: " + rte_strerror(rte_errno));
+    t->frontends_.reserve(built.size());
+    for (size_t i = 0; i < built.size(); ++i) {
+        const auto& s = built[i];
         svc_frontend f;
         f.id = s.id;
         f.flags = s.flags;
@@ -59,6 +82,12 @@ result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_fron
         f.affinity_timeout_s = s.affinity_timeout_s;
         f.all = s.all.get();
         f.local = s.local.get();
+        f.flags &= static_cast<uint8_t>(~k_svc_source_ranges);
+        if (!s.source_ranges.empty()) {
+            f.flags |= k_svc_source_ranges;
+            f.ranges = s.source_ranges.data();
+            f.n_ranges = static_cast<uint32_t>(s.source_ranges.size());
+        }
         t->frontends_.push_back(f);
         const int r = rte_hash_add_key_data(t->hash_, &s.key, reinterpret_cast<void*>(i));
         if (r < 0) return make_error("service table: cannot add frontend " + s.name + ": " + rte_strerror(-r));
@@ -73,9 +102,8 @@ result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_fron
                 }
         }
     }
-    if (rte_hash_count(t->hash_) != static_cast<int32_t>(specs.size()))
+    if (rte_hash_count(t->hash_) != static_cast<int32_t>(built.size()))
         return make_error("service table: two frontends share one address, protocol and port");
-    t->specs_ = std::move(specs);
     return t;
 }
 

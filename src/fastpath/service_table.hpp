@@ -69,7 +69,31 @@ enum svc_flag : uint8_t {
     // traffic from outside uses `local` only and keeps its source address;
     // this node's own pods still use `all` (kube-proxy's short-circuit).
     k_svc_external_local = 8,
+    // loadBalancerSourceRanges (load-balancer frontends only): a new flow
+    // whose source is in none of the frontend's source_ranges is dropped.
+    // Set by build() from the spec's ranges, never by the caller.
+    k_svc_source_ranges = 16,
 };
+
+// One loadBalancerSourceRanges prefix as a worker tests it: (src & mask) ==
+// net, byte-wise, over the family's 4 (IPv4) or 16 (IPv6) bytes; the rest zero.
+//
+// A frontend's ranges are a short array scanned linearly, not an rte_lpm:
+// the scan runs only for the first packet of a flow to a frontend that has
+// ranges (a Service lists a handful of CIDRs), one rte_lpm costs its 64 MiB
+// tbl24 per table whatever it holds (so not one per frontend), and a shared
+// one cannot be keyed by frontend. Should Services with hundreds of ranges
+// show up, rte_acl (frontend id exact, source prefix) is DPDK's tool for it.
+struct svc_source_range {
+    uint8_t net[16];   // network order, host bits zero
+    uint8_t mask[16];
+    uint8_t family;    // AF_INET (2) / AF_INET6 (10)
+    uint8_t len;       // the prefix length, for views
+};
+
+// Fails on a length past the family's bits or a family other than 2 or 10;
+// host bits of `addr` are cleared.
+result<svc_source_range> make_svc_source_range(const uint8_t* addr, uint8_t family, uint8_t len);
 
 // A frontend as the workers read it.
 struct svc_frontend {
@@ -79,6 +103,9 @@ struct svc_frontend {
     uint32_t affinity_timeout_s = 0;
     const svc_pool* all = nullptr;    // never null once built
     const svc_pool* local = nullptr;  // this node's backends only; never null once built
+    // With k_svc_source_ranges: the frontend's loadBalancerSourceRanges.
+    const svc_source_range* ranges = nullptr;
+    uint32_t n_ranges = 0;
 };
 
 // What build() takes per frontend.
@@ -90,6 +117,9 @@ struct svc_frontend_spec {
     uint32_t affinity_timeout_s = 0;
     std::shared_ptr<const svc_pool> all;
     std::shared_ptr<const svc_pool> local;
+    // Non-empty: only sources inside one of them may start a flow (all of
+    // the key's family). Empty: any source.
+    std::vector<svc_source_range> source_ranges;
     std::string name;  // "ns/name:port", for views
 };
 
@@ -99,7 +129,8 @@ inline constexpr uint32_t k_max_frontends = 1u << 16;
 class service_table {
 public:
     // Fails (naming the frontend) on a duplicate key, an id >= k_max_frontends,
-    // a missing pool, or a pool whose slots index past its backends.
+    // a missing pool, a pool whose slots index past its backends, or a source
+    // range of another family than the key's.
     static result<std::unique_ptr<service_table>> build(std::vector<svc_frontend_spec> specs, int socket);
     ~service_table();
     service_table(const service_table&) = delete;
@@ -120,6 +151,18 @@ public:
     static const svc_backend* pick(const svc_pool& p, uint32_t hash) {
         if (p.slots.empty()) return nullptr;
         return &p.backends[p.slots[hash % p.slots.size()]];
+    }
+
+    // May this IPv4 source start a flow to `f`? Callers test
+    // k_svc_source_ranges first, so frontends without ranges pay one flag test.
+    static bool source_allowed_v4(const svc_frontend& f, rte_be32_t src_be) {
+        for (uint32_t i = 0; i < f.n_ranges; ++i) {
+            rte_be32_t net, mask;
+            std::memcpy(&net, f.ranges[i].net, 4);
+            std::memcpy(&mask, f.ranges[i].mask, 4);
+            if ((src_be & mask) == net) return true;
+        }
+        return false;
     }
 
     // Control thread: the frontends as built, in key order of the specs.

@@ -353,7 +353,7 @@ TEST_F(fastpath, every_drop_reason_is_exercised) {
         "no_headroom", "punt_full", "stale_port",
         // test_service_stage.cpp; ct_busy maps conntrack's busy status one to
         // one, which only a contended stripe produces (test_conntrack's race).
-        "svc_no_local_backend", "ct_full", "ct_busy", "ct_clash", "ct_ended"};
+        "svc_no_local_backend", "svc_source_denied", "ct_full", "ct_busy", "ct_clash", "ct_ended"};
     for (std::string_view n : k_drop_names) EXPECT_TRUE(covered.count(n)) << n << " has no test";
     EXPECT_EQ(covered.size(), k_drop_reasons);
 }

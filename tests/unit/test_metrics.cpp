@@ -276,7 +276,7 @@ TEST(render_metrics, services_per_frontend_and_conntrack) {
     metrics_input in = sample_input(true);
     EXPECT_EQ(parse(render_metrics(in)).samples.at("vxroute_services_enabled"), "0");
     services_metrics s;
-    s.frontends.push_back({"default/web", "http", "10.96.0.10:80/TCP", 3, 30, 3000, 0});
+    s.frontends.push_back({"default/web", "http", "10.96.0.10:80/TCP", 3, 30, 3000, 0, 4});
     s.frontends.push_back({"default/empty", "", "10.96.0.20:80/TCP", 0, 0, 0, 2});
     s.ct_entries = 3;
     s.ct_capacity = 1024;
@@ -288,6 +288,7 @@ TEST(render_metrics, services_per_frontend_and_conntrack) {
     EXPECT_EQ(p.samples.at("vxroute_services_enabled"), "1");
     EXPECT_EQ(p.samples.at("vxroute_service_new_flows_total" + web), "3");
     EXPECT_EQ(p.samples.at("vxroute_service_bytes_total" + web), "3000");
+    EXPECT_EQ(p.samples.at("vxroute_service_source_denied_total" + web), "4");
     EXPECT_EQ(p.samples.at("vxroute_service_rejects_total{service=\"default/empty\",port=\"\",frontend=\"10.96.0.20:80/TCP\"}"),
               "2");
     EXPECT_EQ(p.samples.at("vxroute_conntrack_entries"), "3");

@@ -175,5 +175,74 @@ TEST_F(proxy, views_and_lookup) {
     EXPECT_EQ(d["entries"].GetUint64(), 0u);
 }
 
+// A LoadBalancer Service with status.loadBalancer.ingress: its ranges
+// (those of the family) reach the load-balancer frontend of the workers'
+// table, and only that one.
+service fenced_lb(std::vector<const char*> ranges) {
+    service s = make_service("lb");
+    s.type = service_type::load_balancer;
+    s.ports[0].node_port = 30080;
+    s.load_balancer_ingress.push_back({ip("198.51.100.1"), "", lb_ip_mode::vip});
+    for (auto* r : ranges) s.load_balancer_source_ranges.push_back(*ip_prefix::parse(r));
+    return s;
+}
+
+std::vector<std::string> ranges_of(const fastpath::svc_frontend& f) {
+    std::vector<std::string> out;
+    for (uint32_t i = 0; i < f.n_ranges; ++i) {
+        char buf[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, f.ranges[i].net, buf, sizeof buf);
+        out.push_back(std::string(buf) + "/" + std::to_string(f.ranges[i].len));
+    }
+    return out;
+}
+
+TEST_F(proxy, load_balancer_source_ranges_reach_the_table) {
+    add(fenced_lb({"203.0.113.0/24", "fd00::/64", "198.18.0.0/15"}));
+    add(make_slice("lb-1", "lb", {ep("10.244.2.5")}));
+    commit();
+    const fastpath::svc_frontend* lb = published->find(key("198.51.100.1", 80));
+    ASSERT_NE(lb, nullptr);
+    EXPECT_TRUE(lb->flags & fastpath::k_svc_source_ranges);
+    EXPECT_EQ(ranges_of(*lb), (std::vector<std::string>{"203.0.113.0/24", "198.18.0.0/15"}))
+        << "the IPv4 ones, in the compiler's order";
+    for (const auto& [addr, port] : {std::pair{"10.96.0.10", 80}, std::pair{"192.168.1.10", 30080}}) {
+        const fastpath::svc_frontend* f = published->find(key(addr, static_cast<uint16_t>(port)));
+        ASSERT_NE(f, nullptr) << addr;
+        EXPECT_FALSE(f->flags & fastpath::k_svc_source_ranges) << addr << ": ClusterIP and NodePort are not fenced";
+        EXPECT_EQ(f->n_ranges, 0u);
+    }
+    EXPECT_TRUE(fastpath::service_table::source_allowed_v4(*lb, inet_addr("203.0.113.77")));
+    EXPECT_FALSE(fastpath::service_table::source_allowed_v4(*lb, inet_addr("203.0.114.1")));
+
+    auto denied = sp->lookup("tcp", "198.51.100.1", 80, "10.244.1.2", 40000);
+    ASSERT_TRUE(denied) << denied.err();
+    EXPECT_NE(denied->find("svc_source_denied"), std::string::npos) << *denied;
+    auto allowed = sp->lookup("tcp", "198.51.100.1", 80, "203.0.113.5", 40000);
+    ASSERT_TRUE(allowed) << allowed.err();
+    EXPECT_NE(allowed->find("10.244.2.5:8080"), std::string::npos) << *allowed;
+
+    // No IPv4 range left: any IPv4 source (kube-proxy filters by family).
+    add(fenced_lb({"fd00::/64"}));
+    commit();
+    lb = published->find(key("198.51.100.1", 80));
+    ASSERT_NE(lb, nullptr);
+    EXPECT_FALSE(lb->flags & fastpath::k_svc_source_ranges);
+}
+
+TEST_F(proxy, a_range_holding_the_node_also_admits_the_address_itself) {
+    // kube-proxy's allowFromNode: a VIP the host holds locally answers the
+    // host from the VIP itself.
+    add(fenced_lb({"192.168.1.0/24"}));
+    add(make_slice("lb-1", "lb", {ep("10.244.2.5")}));
+    commit();
+    const fastpath::svc_frontend* lb = published->find(key("198.51.100.1", 80));
+    ASSERT_NE(lb, nullptr);
+    EXPECT_EQ(ranges_of(*lb), (std::vector<std::string>{"192.168.1.0/24", "198.51.100.1/32"}));
+    add(fenced_lb({"192.168.2.0/24"}));
+    commit();
+    EXPECT_EQ(ranges_of(*published->find(key("198.51.100.1", 80))), std::vector<std::string>{"192.168.2.0/24"});
+}
+
 }  // namespace
 }  // namespace vxr::control::services

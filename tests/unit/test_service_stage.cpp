@@ -428,6 +428,113 @@ TEST_F(services, plain_traffic_is_untouched) {
     EXPECT_EQ(dp_->ct()->counters().entries, 0u);
 }
 
+// loadBalancerSourceRanges: a load-balancer address that only some
+// sources may reach (kube-proxy's KUBE-FW chains and KUBE-PROXY-FIREWALL).
+constexpr uint32_t k_lb = ip4(198, 51, 100, 10);
+
+svc_source_range range(uint32_t net, uint8_t len) {
+    const uint32_t be = htonl(net);
+    auto r = make_svc_source_range(reinterpret_cast<const uint8_t*>(&be), 2, len);
+    EXPECT_TRUE(r) << r.err();
+    return *r;
+}
+
+// The client (k_client, 10.244.2.50) is in the second range; .60 in none.
+svc_frontend_spec fenced_lb(uint32_t id) {
+    auto f = frontend(k_lb, 80, 6, id, pool({backend(k_pod2_ip, 8080, 81, true)}));
+    f.source_ranges = {range(ip4(192, 0, 2, 0), 24), range(ip4(10, 244, 2, 48), 30)};
+    return f;
+}
+
+TEST_F(services, source_ranges_admit_inside_and_drop_outside) {
+    publish({fenced_lb(8)});
+    const bytes syn = tcp_ip(k_client, k_lb, 50010, 80, k_syn);
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + syn);
+    ASSERT_EQ(out[p2_].size(), 1u) << "a source inside a range is translated as ever";
+    const bytes got = ip_part(out[p2_][0]);
+    EXPECT_TRUE(same_bytes(got, translated(syn, k_gw, get16(&got[20]), k_pod2_ip, 8080)));
+
+    constexpr uint32_t k_outsider = ip4(10, 244, 2, 60);
+    EXPECT_TRUE(from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + tcp_ip(k_outsider, k_lb, 50011, 80, k_syn))
+                    .empty());
+    EXPECT_EQ(drop_count("svc_source_denied"), 1u);
+    // Pods are fenced as well: kube-proxy's FW chain sits in KUBE-SERVICES,
+    // which pod and host traffic to the address passes through too.
+    EXPECT_TRUE(from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_lb, 41011, 80, k_syn))).empty());
+    EXPECT_EQ(drop_count("svc_source_denied"), 2u);
+    EXPECT_EQ(fc(8).source_denied.get(), 2u) << "counted per frontend too";
+    EXPECT_EQ(fc(8).new_flows.get(), 1u);
+    EXPECT_EQ(dp_->ct()->counters().entries, 1u) << "no entry for a denied flow";
+}
+
+TEST_F(services, source_ranges_fence_only_the_load_balancer_address) {
+    // One Service's ClusterIP, node port and load-balancer address: the
+    // compiler gives ranges to the last only (kube-proxy: "nodeports are
+    // not subject to loadBalancerSourceRanges").
+    const auto all = pool({backend(k_pod2_ip, 8080, 81, true)});
+    publish({frontend(k_vip, 80, 6, 1, all), frontend(k_node, 30080, 6, 5, all), fenced_lb(8)});
+    const bytes to_node_port = tcp_ip(ip4(10, 244, 2, 60), k_node, 50012, 30080, k_syn);
+    EXPECT_EQ(from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + to_node_port)[p2_].size(), 1u);
+    EXPECT_EQ(from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_vip, 41012, 80, k_syn)))[p2_].size(), 1u);
+    EXPECT_TRUE(from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_lb, 41013, 80, k_syn))).empty());
+    EXPECT_EQ(fc(1).new_flows.get(), 1u);
+    EXPECT_EQ(fc(5).new_flows.get(), 1u);
+    EXPECT_EQ(fc(8).source_denied.get(), 1u);
+    EXPECT_EQ(drop_count("svc_source_denied"), 1u);
+}
+
+TEST_F(services, established_flow_outlives_a_range_change) {
+    // kube-proxy's KUBE-PROXY-FIREWALL matches ctstate NEW only: a tracked
+    // connection keeps going when its source leaves the ranges.
+    publish({fenced_lb(8)});
+    const auto client = [&](uint16_t sport, uint8_t flags) {
+        return from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + tcp_ip(k_client, k_lb, sport, 80, flags));
+    };
+    ASSERT_EQ(client(50013, k_syn)[p2_].size(), 1u);
+    auto narrower = fenced_lb(8);
+    narrower.source_ranges = {range(ip4(192, 0, 2, 0), 24)};
+    publish({narrower});
+    EXPECT_EQ(client(50013, k_ack)[p2_].size(), 1u) << "the tracked flow is translated from its entry";
+    EXPECT_TRUE(client(50014, k_syn).empty()) << "a new flow from the same client is not";
+    EXPECT_EQ(drop_count("svc_source_denied"), 1u);
+    publish({frontend(k_lb, 80, 6, 8, pool({backend(k_pod2_ip, 8080, 81, true)}))});
+    EXPECT_EQ(client(50015, k_syn)[p2_].size(), 1u) << "no ranges: any source";
+}
+
+TEST_F(services, a_fenced_frontend_without_endpoints_still_rejects) {
+    // kube-proxy writes the firewall only for Services with endpoints; the
+    // REJECT of one without them answers every source.
+    auto f = frontend(k_lb, 80, 6, 9, pool({}), k_svc_reject);
+    f.source_ranges = {range(ip4(192, 0, 2, 0), 24)};
+    publish({f});
+    auto out = from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_lb, 41014, 80, k_syn)));
+    EXPECT_EQ(out[p1_].size(), 1u) << "port unreachable back to the pod";
+    EXPECT_EQ(fc(9).rejects.get(), 1u);
+    EXPECT_EQ(drop_count("svc_source_denied"), 0u);
+}
+
+TEST(service_table_ranges, masks_and_family) {
+    const uint8_t a[4] = {10, 1, 2, 3};
+    auto r = make_svc_source_range(a, 2, 12);
+    ASSERT_TRUE(r) << r.err();
+    EXPECT_EQ(r->net[0], 10);
+    EXPECT_EQ(r->net[1], 0) << "host bits cleared";
+    EXPECT_EQ(r->mask[1], 0xf0);
+    EXPECT_EQ(r->mask[2], 0);
+    EXPECT_FALSE(make_svc_source_range(a, 2, 33));
+    EXPECT_FALSE(make_svc_source_range(a, 7, 8));
+    const uint8_t v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    auto r6 = make_svc_source_range(v6, 10, 128);
+    ASSERT_TRUE(r6);
+    EXPECT_EQ(r6->net[15], 1);
+    EXPECT_EQ(r6->mask[15], 0xff);
+    auto f = frontend(k_lb, 80, 6, 9, pool({}));
+    f.source_ranges = {*r6};
+    auto t = service_table::build({f}, SOCKET_ID_ANY);
+    ASSERT_FALSE(t);
+    EXPECT_NE(t.err().find("another family"), std::string::npos) << t.err();
+}
+
 // Both directions of a flow need not meet one worker: the reply of a flow
 // that worker 0 translated is decapsulated by worker 1 and still finds it.
 class services_two_workers : public services {

@@ -367,6 +367,9 @@ void render_services(exposition& e, const metrics_input& in) {
         e.counter("vxroute_service_rejects_total",
                   "Packets to the frontend while it had no usable endpoint (ICMP port unreachable sent).");
         each([](const auto& f) { return f.rejects; });
+        e.counter("vxroute_service_source_denied_total",
+                  "New flows to the frontend dropped: source outside the Service's loadBalancerSourceRanges.");
+        each([](const auto& f) { return f.source_denied; });
     }
     e.gauge("vxroute_conntrack_entries", "Flows in the connection-tracking table.");
     e.sample(s.ct_entries);

@@ -100,7 +100,7 @@ struct worker_stats {
 struct services_metrics {
     struct frontend {
         std::string service, port, address;
-        uint64_t new_flows = 0, packets = 0, bytes = 0, rejects = 0;
+        uint64_t new_flows = 0, packets = 0, bytes = 0, rejects = 0, source_denied = 0;
     };
     std::vector<frontend> frontends;
     uint64_t ct_entries = 0, ct_capacity = 0, ct_inserts = 0, ct_expiries = 0, ct_full = 0, ct_busy = 0,

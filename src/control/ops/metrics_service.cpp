@@ -138,7 +138,8 @@ metrics_input metrics_service::collect() const {
     if (services_) {
         services_metrics sm;
         for (const auto& f : services_->frontend_counters())
-            sm.frontends.push_back({f.service, f.port_name, f.frontend, f.new_flows, f.packets, f.bytes, f.rejects});
+            sm.frontends.push_back({f.service, f.port_name, f.frontend, f.new_flows, f.packets, f.bytes, f.rejects,
+                                    f.source_denied});
         if (const auto* ct = dp_.ct()) {
             const auto c = ct->counters();
             sm.ct_entries = c.entries;

@@ -75,14 +75,15 @@ result<std::unique_ptr<service_proxy>> service_proxy::create(compiler_config cfg
     return std::unique_ptr<service_proxy>(new service_proxy(std::move(*c), dp, std::move(publish)));
 }
 
-std::array<uint64_t, 4> service_proxy::sums(uint32_t id) const {
-    std::array<uint64_t, 4> s{};
+std::array<uint64_t, 5> service_proxy::sums(uint32_t id) const {
+    std::array<uint64_t, 5> s{};
     for (unsigned w = 0; w < dp_.workers(); ++w) {
         const fastpath::svc_counters& c = dp_.frontend_counters(w)[id];
         s[0] += c.new_flows.get();
         s[1] += c.packets.get();
         s[2] += c.bytes.get();
         s[3] += c.rejects.get();
+        s[4] += c.source_denied.get();
     }
     return s;
 }
@@ -109,9 +110,9 @@ std::vector<service_proxy::frontend_counts> service_proxy::frontend_counters() c
         auto it = compiler_.frontends().find(key);
         if (it == compiler_.frontends().end()) continue;
         const auto now = sums(id);
-        const auto base = baselines_.count(id) ? baselines_.at(id) : std::array<uint64_t, 4>{};
+        const auto base = baselines_.count(id) ? baselines_.at(id) : std::array<uint64_t, 5>{};
         out.push_back({it->second->service, it->second->port_name, key.str(), now[0] - base[0], now[1] - base[1],
-                       now[2] - base[2], now[3] - base[3]});
+                       now[2] - base[2], now[3] - base[3], now[4] - base[4]});
     }
     return out;
 }
@@ -170,6 +171,28 @@ std::shared_ptr<const fastpath::svc_pool> service_proxy::pool_for(const frontend
     return pool;
 }
 
+std::vector<fastpath::svc_source_range> service_proxy::source_ranges_of(const frontend& f) const {
+    std::vector<fastpath::svc_source_range> out;
+    bool holds_node = false;
+    auto add = [&](const ip_prefix& p) {
+        const uint8_t fam = p.addr.is_v4() ? 2 : 10;
+        auto r = fastpath::make_svc_source_range(p.addr.bytes.data(), fam, p.len);
+        if (r)
+            out.push_back(*r);
+        else  // the decoder checked the prefix already
+            VXR_LOG_WARN("services: %s: source range %s: %s", f.key.str().c_str(), p.str().c_str(), r.err().c_str());
+    };
+    for (const auto& p : f.source_ranges) {
+        add(p);
+        for (const auto& n : compiler_.config().node_ips) holds_node = holds_node || p.contains(n);
+    }
+    // kube-proxy's allowFromNode: when a range holds the node, the node may
+    // also reach the address with the address itself as source (a VIP the
+    // host has as a local address answers the host from it).
+    if (holds_node) add(ip_prefix{f.key.addr, static_cast<uint8_t>(f.key.addr.is_v4() ? 32 : 128)});
+    return out;
+}
+
 void service_proxy::rebuild() {
     const auto t0 = std::chrono::steady_clock::now();
     compiler_.commit();
@@ -203,6 +226,7 @@ void service_proxy::rebuild() {
             s.affinity_timeout_s = f->affinity_timeout_s;
             max_affinity_timeout_s_ = std::max(max_affinity_timeout_s_, f->affinity_timeout_s);
         }
+        s.source_ranges = source_ranges_of(*f);
         s.all = pool_for(*f, false, live_ids);
         s.local = pool_for(*f, true, live_ids);
         s.name = f->service + ":" + (f->port_name.empty() ? std::to_string(key.port) : f->port_name) + " " + key.str();
@@ -385,6 +409,11 @@ result<std::string> service_proxy::lookup(const std::string& proto, const std::s
     }
     if (f->flags & fastpath::k_svc_reject) {
         kv(w, "result", std::string("reject: no usable endpoint, ICMP port unreachable"));
+        w.EndObject();
+        return std::string(sb.GetString());
+    }
+    if ((f->flags & fastpath::k_svc_source_ranges) && !fastpath::service_table::source_allowed_v4(*f, src.s_addr)) {
+        kv(w, "result", std::string("dropped: source outside the loadBalancerSourceRanges (svc_source_denied)"));
         w.EndObject();
         return std::string(sb.GetString());
     }

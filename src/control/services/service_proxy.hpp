@@ -78,14 +78,14 @@ public:
         std::string service;
         std::string port_name;
         std::string frontend;
-        uint64_t new_flows = 0, packets = 0, bytes = 0, rejects = 0;
+        uint64_t new_flows = 0, packets = 0, bytes = 0, rejects = 0, source_denied = 0;
     };
     std::vector<frontend_counts> frontend_counters() const;
 
 private:
     service_proxy(service_compiler c, const fastpath::dataplane& dp, publish_fn p)
         : compiler_(std::move(c)), dp_(dp), ct_(dp.ct()), affinity_(dp.affinity()), publish_(std::move(p)) {}
-    std::array<uint64_t, 4> sums(uint32_t id) const;  // new_flows, packets, bytes, rejects
+    std::array<uint64_t, 5> sums(uint32_t id) const;  // new_flows, packets, bytes, rejects, source_denied
     uint32_t assign_id(const frontend_key& key);
     void rebuild();
     void housekeeping();
@@ -93,6 +93,8 @@ private:
     // its Maglev table is the same, else a new one; its ids go to `live`.
     std::shared_ptr<const fastpath::svc_pool> pool_for(const frontend& f, bool local, std::set<uint32_t>& live);
     uint32_t backend_id(const frontend& f, const backend& b);
+    // f's loadBalancerSourceRanges as the workers test them.
+    std::vector<fastpath::svc_source_range> source_ranges_of(const frontend& f) const;
 
     service_compiler compiler_;
     const fastpath::dataplane& dp_;
@@ -112,7 +114,7 @@ private:
     std::map<const maglev_table*, pool_entry> pending_pools_;  // the table being built
     std::shared_ptr<const fastpath::svc_pool> empty_pool_ = std::make_shared<fastpath::svc_pool>();
     std::map<frontend_key, uint32_t> frontend_ids_;
-    std::map<uint32_t, std::array<uint64_t, 4>> baselines_;  // counts an id had when it was (re)assigned
+    std::map<uint32_t, std::array<uint64_t, 5>> baselines_;  // counts an id had when it was (re)assigned
     std::vector<uint32_t> free_frontend_ids_;
     uint32_t next_frontend_id_ = 0;
     std::map<std::string, uint32_t> backend_ids_;  // "ns/name|port|addr:port"
