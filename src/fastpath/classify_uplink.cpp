@@ -87,7 +87,7 @@ void classify_uplink(stage_ctx& ctx, const snapshot& s, rte_mbuf** pkts, uint16_
                                               encap::rx_inner_ip_flags(m));
         if (unlikely(ichk != encap::ipv4_check::ok)) { ctx.drop(m, ipv4_drop(ichk)); return; }
         trim_to_ip(m, inner);
-        out.set(k++, m, rte_be_to_cpu_32(inner->dst_addr), 0);
+        out.set(k++, m, rte_be_to_cpu_32(inner->dst_addr), k_pkt_tunnel);
     });
     out.n = k;
 }

@@ -260,12 +260,14 @@ ct_insert_result conntrack::insert(const ct_init& in) {
     e.pkts_[ct_reply].store(0, std::memory_order_relaxed);
     e.bytes_[ct_orig].store(in.bytes, std::memory_order_relaxed);
     e.bytes_[ct_reply].store(0, std::memory_order_relaxed);
-    e.frontend_id_ = in.frontend_id;
+    e.frontend_id_ = static_cast<uint16_t>(in.frontend_id);
     e.backend_id_ = in.backend_id;
+    if (in.uplink_mac != nullptr) e.uplink_mac_ = *in.uplink_mac;
     e.state_.store(initial_state(in), std::memory_order_relaxed);
     e.verdict_.store(0, std::memory_order_relaxed);
     e.refs_.store(2, std::memory_order_relaxed);
-    e.flags_.store(ct_entry::k_live, std::memory_order_release);  // the sweep may look from here
+    e.flags_.store(static_cast<uint8_t>(ct_entry::k_live | (in.uplink_mac != nullptr ? ct_entry::k_by_uplink : 0)),
+                   std::memory_order_release);  // the sweep may look from here
     // rte_hash's LF add publishes the key (and the entry written above) with
     // a release store.
     if (rte_hash_add_key_with_hash_data(hash_, &in.orig, so, encode(slot, ct_orig)) != 0) {

@@ -42,6 +42,7 @@
 #include <cstring>
 #include <memory>
 
+#include <rte_ether.h>
 #include <rte_hash.h>
 #include <rte_lcore.h>
 #include <rte_prefetch.h>
@@ -132,8 +133,13 @@ struct ct_params {
 struct ct_init {
     ct_key orig;   // as the first packet arrived
     ct_key reply;  // what its replies will carry (after NAT: from the backend)
-    uint32_t frontend_id = 0;
+    uint32_t frontend_id = 0;  // < 65536 (service_table's k_max_frontends)
     uint32_t backend_id = 0;
+    // Set for a flow from outside the cluster (it came in on the uplink):
+    // its replies leave by the uplink to this MAC, the L2 source of the
+    // first packet (the client, or the router in front of it), as Cilium's
+    // NodePort replies do, not through the node kernel.
+    const rte_ether_addr* uplink_mac = nullptr;
     uint8_t tcp_flags = 0;  // of the first packet (TCP)
     uint32_t bytes = 0;     // of the first packet
     uint64_t now_tsc = 0;
@@ -161,6 +167,9 @@ public:
     ct_state state() const { return ct_state_of(state_.load(std::memory_order_relaxed)); }
     bool ended() const { return (flags_.load(std::memory_order_relaxed) & k_ended) != 0; }
     uint32_t frontend_id() const { return frontend_id_; }
+    // ct_init::uplink_mac was set: replies go out the uplink to uplink_mac().
+    bool replies_by_uplink() const { return (flags_.load(std::memory_order_relaxed) & k_by_uplink) != 0; }
+    const rte_ether_addr& uplink_mac() const { return uplink_mac_; }
     uint32_t backend_id() const { return backend_id_; }
     uint64_t last_seen() const { return last_seen_.load(std::memory_order_relaxed); }
     uint64_t packets(ct_dir d) const { return pkts_[d].load(std::memory_order_relaxed); }
@@ -173,6 +182,7 @@ private:
     friend class conntrack;
     static constexpr uint8_t k_live = 1;   // keys present; cleared before they are deleted
     static constexpr uint8_t k_ended = 2;  // backend removed: TCP packets get RST / drop
+    static constexpr uint8_t k_by_uplink = 4;  // uplink_mac_ holds the replies' next hop
 
     ct_key key_[2];
     std::atomic<uint64_t> last_seen_{0};  // TSC; any worker, relaxed
@@ -181,8 +191,9 @@ private:
     // the loss of an increment then is acceptable for accounting.
     std::atomic<uint64_t> bytes_[2] = {};
     std::atomic<uint32_t> pkts_[2] = {};
-    uint32_t frontend_id_ = 0;
     uint32_t backend_id_ = 0;
+    uint16_t frontend_id_ = 0;
+    rte_ether_addr uplink_mac_{};
     std::atomic<uint8_t> state_{0};  // ct_state | FIN bits, CAS by any worker
     std::atomic<uint8_t> flags_{0};
     std::atomic<uint8_t> verdict_{0};

@@ -52,7 +52,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) port_counters {
     VXR_EVENT(from_host) VXR_EVENT(arp_replied) VXR_EVENT(icmp_sent) VXR_EVENT(punted)              \
     VXR_EVENT(injected) VXR_EVENT(snapshots_seen) VXR_EVENT(ct_hits) VXR_EVENT(svc_new_flows)          \
     VXR_EVENT(svc_translated) VXR_EVENT(svc_untranslated) VXR_EVENT(svc_rejected)  \
-    VXR_EVENT(svc_icmp_translated)
+    VXR_EVENT(svc_icmp_translated) VXR_EVENT(svc_to_uplink)
 
 // Per frontend (service_table.hpp's svc_frontend::id), per worker.
 struct svc_counters {

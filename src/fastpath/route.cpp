@@ -42,7 +42,9 @@ void route_stage::run(const snapshot& s, burst& b) {
             ctx_.tx_host(s, b.pkts[i]);
             continue;
         }
-        route_one(s, b.pkts[i], found, nh, b.in_port, from_uplink, false);
+        // A node port's flow from outside may go on to another node; what
+        // came out of the overlay may not go back into it.
+        route_one(s, b.pkts[i], found, nh, b.in_port, from_uplink && (b.flags[i] & k_pkt_tunnel), false);
     }
     b.n = 0;
 }

@@ -5,6 +5,7 @@
 #include <rte_cycles.h>
 
 #include "encap/icmp.hpp"
+#include "encap/ipv4.hpp"
 #include "encap/nat.hpp"
 
 namespace vxr::fastpath {
@@ -212,6 +213,7 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
                 snat_outside || addr4(be->addr) == u.src_addr ? s.gateway_ip_be : u.src_addr;
             in.frontend_id = f.id;
             in.backend_id = be->id;
+            if constexpr (k_from_outside) in.uplink_mac = &rte_pktmbuf_mtod(m, rte_ether_hdr*)->src_addr;
             in.tcp_flags = tcp_flags_of(u, ip);
             in.bytes = bytes;
             in.now_tsc = now;
@@ -254,6 +256,20 @@ void service_stage::run_tables(const snapshot& s, const service_table& t, burst&
         b.dst[i] = rte_be_to_cpu_32(translate(m, ip, keys[j], want));
         if constexpr (k_from_outside) b.flags[i] &= static_cast<uint8_t>(~k_pkt_local);  // ours to route now
         c.svc_translated.add();
+        // A reply to a client outside the cluster leaves where its flow came
+        // in, to the next hop it came from: the node kernel has no route for
+        // it that would not bounce it back to us. TTL 1 is left to the route
+        // stage, which answers time exceeded to the backend. No MTU check:
+        // what a pod sends fits the pod MTU, below the uplink's.
+        if (d == ct_reply && e->replies_by_uplink() && ip->time_to_live > 1) {
+            encap::ipv4_dec_ttl(ip);
+            auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+            eth->dst_addr = e->uplink_mac();
+            eth->src_addr = s.ports[s.uplink_port].mac;
+            c.svc_to_uplink.add();
+            ctx_.tx(s, s.uplink_port, m);
+            gone[i] = any_gone = true;
+        }
     }
 
     if (!any_gone) return;

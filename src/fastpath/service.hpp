@@ -26,9 +26,11 @@ public:
     // `ct` and `svc` null: Services are off and run() returns at once.
     service_stage(const stage_ctx& ctx, conntrack* ct, affinity_table* affinity, svc_counters* svc);
 
-    // Translates in place and updates b.dst; packets answered or dropped here
-    // leave the burst. New flows are created only from pod and host ports
-    // (the uplink brings replies; NodePort is not handled yet).
+    // Translates in place and updates b.dst; packets answered, dropped or
+    // sent here leave the burst. New flows start from pod and host ports,
+    // and from the uplink only at the node's own addresses (node ports,
+    // external and load-balancer IPs); the replies of those leave by the
+    // uplink from here.
     template <port_role R>
     void run(const snapshot& s, burst& b, route_stage& route) {
         if (s.services == nullptr || ct_ == nullptr || b.n == 0) return;

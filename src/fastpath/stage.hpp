@@ -30,6 +30,7 @@ inline uint32_t punt_tag_index(uint32_t tag) { return tag & 0xffffff; }
 enum pkt_flag : uint8_t {
     k_pkt_direct = 1,  // uplink: unencapsulated from an on-link peer; only local pods may take it
     k_pkt_local = 2,   // uplink: to the node's own address, maybe a node port; the host's unless translated
+    k_pkt_tunnel = 4,  // uplink: decapsulated; never encapsulated again (split horizon)
 };
 
 // The IPv4 packets of one RX burst still in flight, in arrival order.

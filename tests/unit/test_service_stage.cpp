@@ -303,11 +303,22 @@ TEST_F(services, client_ip_affinity_keeps_a_client_on_one_backend) {
     EXPECT_EQ(a.entries(), 0u);
 }
 
-// A client outside the cluster, unencapsulated on the uplink. Its address
-// is in the peer's pod range only so that replies, routed to it, come out
-// encapsulated where the test can read them (this fixture has no host port).
-constexpr uint32_t k_client = ip4(10, 244, 2, 50);
+// A client outside the cluster, unencapsulated on the uplink (TEST-NET-2:
+// no route of ours leads there; its replies must leave by the uplink to the
+// MAC the flow came from, not through the node kernel).
+constexpr uint32_t k_client = ip4(198, 51, 100, 50);
 const mac_addr k_client_mac = mac(0x02, 0, 0, 0, 0x0c, 1);
+
+// A reply to the outside client, as it leaves the uplink: unencapsulated,
+// from our uplink MAC to the client's, the packet `want`.
+#define EXPECT_TO_CLIENT(frame, want)                                                      \
+    do {                                                                                   \
+        const bytes& f_ = (frame);                                                         \
+        EXPECT_EQ(bytes(f_.begin(), f_.begin() + 14), eth(k_client_mac, uplink_mac_, 0x0800)) \
+            << "straight out the uplink to the MAC the flow came from";                    \
+        EXPECT_TRUE(same_bytes(ip_part(f_), (want))) << "the client sees the frontend answer"; \
+        EXPECT_TRUE(l4_ok(ip_part(f_)));                                                    \
+    } while (0)
 
 TEST_F(services, node_port_cluster_policy_translates_both_addresses) {
     publish({frontend(k_node, 30080, 6, 5, pool({backend(k_pod2_ip, 8080, 51, true)}))});
@@ -323,9 +334,29 @@ TEST_F(services, node_port_cluster_policy_translates_both_addresses) {
     const bytes synack = tcp_ip(k_pod2_ip, k_gw, 8080, snat_port, k_syn | k_ack);
     out = from_pod2(synack);
     ASSERT_EQ(out[uplink_].size(), 1u);
-    EXPECT_TRUE(same_bytes(inner_ip(out[uplink_][0]), translated(synack, k_node, 30080, k_client, 50000)))
-        << "the client sees the node port answer";
+    EXPECT_TO_CLIENT(out[uplink_][0], translated(synack, k_node, 30080, k_client, 50000));
     EXPECT_EQ(fc(5).new_flows.get(), 1u);
+    EXPECT_EQ(ctr().svc_to_uplink.get(), 1u);
+}
+
+// The backend on another node: the request crosses the overlay from the
+// gateway address, the reply comes back decapsulated and leaves to the client.
+TEST_F(services, node_port_to_a_remote_backend_answers_the_client_from_this_node) {
+    publish({frontend(k_node, 30082, 6, 8, pool({backend(k_remote, 8080, 81, false)}))});
+    const bytes syn = tcp_ip(k_client, k_node, 50004, 30082, k_syn);
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + syn);
+    ASSERT_EQ(out[uplink_].size(), 1u) << "encapsulated to the backend's node";
+    const bytes inner = inner_ip(out[uplink_][0]);
+    EXPECT_EQ(get32(&inner[12]), k_gw);
+    EXPECT_EQ(get32(&inner[16]), k_remote);
+    const uint16_t snat_port = get16(&inner[20]);
+
+    const bytes synack = tcp_ip(k_remote, k_gw, 8080, snat_port, k_syn | k_ack);
+    out = from_uplink(from_peer(synack));
+    ASSERT_EQ(out[uplink_].size(), 1u);
+    EXPECT_TO_CLIENT(out[uplink_][0], translated(synack, k_node, 30082, k_client, 50004));
+    EXPECT_EQ(ctr().decapsulated.get(), 1u);
+    EXPECT_EQ(ctr().svc_to_uplink.get(), 1u);
 }
 
 TEST_F(services, node_port_local_policy_keeps_the_client_address) {
@@ -340,7 +371,28 @@ TEST_F(services, node_port_local_policy_keeps_the_client_address) {
     const bytes a = udp_ip(k_pod2_ip, k_client, 5353, 50001);
     out = from_pod2(a);
     ASSERT_EQ(out[uplink_].size(), 1u);
-    EXPECT_TRUE(same_bytes(inner_ip(out[uplink_][0]), translated(a, k_node, 30081, k_client, 50001)));
+    EXPECT_TO_CLIENT(out[uplink_][0], translated(a, k_node, 30081, k_client, 50001));
+}
+
+// TTL 1 on the way back: not sent to the client, left to the route stage.
+TEST_F(services, a_reply_to_the_outside_with_ttl_1_is_not_sent) {
+    publish({frontend(k_node, 30083, 17, 9, pool({backend(k_pod2_ip, 5353, 91, true)}))});
+    auto out = from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + udp_ip(k_client, k_node, 50005, 30083));
+    ASSERT_EQ(out[p2_].size(), 1u);
+    const uint16_t snat_port = get16(&ip_part(out[p2_][0])[20]);
+    bytes a = udp_ip(k_pod2_ip, k_gw, 5353, snat_port);
+    a[8] = 1;  // TTL
+    put16(&a[10], 0);
+    put16(&a[10], ref_csum(a.data(), 20));
+    const uint64_t no_route = drop_count("no_route");
+    out = from_pod2(a);
+    EXPECT_EQ(out.count(uplink_), 0u);
+    EXPECT_EQ(ctr().svc_to_uplink.get(), 0u);
+    // This fixture has no host port and so no default route: the route
+    // stage finds none for the client before it looks at the TTL (on a
+    // node the default route leads to the host port, and the route stage's
+    // TTL check answers the backend with time exceeded).
+    EXPECT_EQ(drop_count("no_route"), no_route + 1) << "left to the route stage";
 }
 
 TEST_F(services, external_ip_reaching_the_node_is_translated) {
@@ -439,10 +491,10 @@ svc_source_range range(uint32_t net, uint8_t len) {
     return *r;
 }
 
-// The client (k_client, 10.244.2.50) is in the second range; .60 in none.
+// The client (k_client, 198.51.100.50) is in the second range; .60 in none.
 svc_frontend_spec fenced_lb(uint32_t id) {
     auto f = frontend(k_lb, 80, 6, id, pool({backend(k_pod2_ip, 8080, 81, true)}));
-    f.source_ranges = {range(ip4(192, 0, 2, 0), 24), range(ip4(10, 244, 2, 48), 30)};
+    f.source_ranges = {range(ip4(192, 0, 2, 0), 24), range(ip4(198, 51, 100, 48), 30)};
     return f;
 }
 
@@ -454,7 +506,7 @@ TEST_F(services, source_ranges_admit_inside_and_drop_outside) {
     const bytes got = ip_part(out[p2_][0]);
     EXPECT_TRUE(same_bytes(got, translated(syn, k_gw, get16(&got[20]), k_pod2_ip, 8080)));
 
-    constexpr uint32_t k_outsider = ip4(10, 244, 2, 60);
+    constexpr uint32_t k_outsider = ip4(198, 51, 100, 60);
     EXPECT_TRUE(from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + tcp_ip(k_outsider, k_lb, 50011, 80, k_syn))
                     .empty());
     EXPECT_EQ(drop_count("svc_source_denied"), 1u);
@@ -473,7 +525,7 @@ TEST_F(services, source_ranges_fence_only_the_load_balancer_address) {
     // not subject to loadBalancerSourceRanges").
     const auto all = pool({backend(k_pod2_ip, 8080, 81, true)});
     publish({frontend(k_vip, 80, 6, 1, all), frontend(k_node, 30080, 6, 5, all), fenced_lb(8)});
-    const bytes to_node_port = tcp_ip(ip4(10, 244, 2, 60), k_node, 50012, 30080, k_syn);
+    const bytes to_node_port = tcp_ip(ip4(198, 51, 100, 60), k_node, 50012, 30080, k_syn);
     EXPECT_EQ(from_uplink(eth(uplink_mac_, k_client_mac, 0x0800) + to_node_port)[p2_].size(), 1u);
     EXPECT_EQ(from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_vip, 41012, 80, k_syn)))[p2_].size(), 1u);
     EXPECT_TRUE(from_pod1(pod1_frame(tcp_ip(k_pod1_ip, k_lb, 41013, 80, k_syn))).empty());

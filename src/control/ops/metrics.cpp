@@ -43,6 +43,7 @@ constexpr event_help k_event_help[] = {
     {"svc_untranslated", "Packets that passed the Service pre-check but belong to no frontend or tracked flow."},
     {"svc_rejected", "Packets to a Service without endpoints, answered with ICMP port unreachable."},
     {"svc_icmp_translated", "ICMP errors about a translated flow whose quoted packet was translated back."},
+    {"svc_to_uplink", "Replies to clients outside the cluster (node ports, external and load-balancer IPs) sent out the uplink to the next hop their flow came from."},
 };
 constexpr size_t k_events = 0
 #define VXR_EVENT(name) +1
