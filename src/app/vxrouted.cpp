@@ -93,7 +93,8 @@ void start_shutdown_watchdog(int rc) {
 // SIGHUP: apply the config file's peers and pods; a config that does not
 // parse, or that changes what only a restart can, leaves everything as it is.
 // Services on: the shared conntrack and affinity tables (before the workers
-// start) and the control side that fills the workers' service table.
+// start) and the control side that fills the workers' service table and
+// serves the Services' healthCheckNodePorts.
 vxr::result<std::unique_ptr<vxr::control::services::service_proxy>> start_services(
     const vxr::control::config& cfg, vxr::fastpath::dataplane& dp, vxr::control::router& router) {
     namespace svc = vxr::control::services;
@@ -103,7 +104,11 @@ vxr::result<std::unique_ptr<vxr::control::services::service_proxy>> start_servic
     ct.max_entries = cfg.services.conntrack_max;
     ct.timeouts = cfg.services.timeouts;
     if (auto r = dp.enable_services(ct); !r) return vxr::make_error("services: " + r.err());
-    return svc::service_proxy::create(std::move(*cc), dp, [&router](auto t) { router.set_services(std::move(t)); });
+    auto proxy =
+        svc::service_proxy::create(std::move(*cc), dp, [&router](auto t) { router.set_services(std::move(t)); });
+    // healthCheckNodePorts on every address, as kube-proxy binds them.
+    if (proxy) (*proxy)->serve_health_checks(vxr::ipv4_addr{});
+    return proxy;
 }
 
 void reload_config(const std::string& path, vxr::control::router& router) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "control/k8s/objects.hpp"
+#include "control/services/service_compiler.hpp"
 
 namespace vxr::control::services {
 namespace {
@@ -16,6 +17,15 @@ using namespace vxr::control::k8s;
 ip_addr ip(const char* s) { return *ip_addr::parse(s); }
 
 constexpr const char* k_node = "node-a";
+
+// This node (k_node, 192.168.1.10) with a small Maglev table.
+[[maybe_unused]] compiler_config test_compiler_config() {
+    compiler_config c;
+    c.node_name = k_node;
+    c.node_ips = {ip("192.168.1.10")};
+    c.maglev.table_size = 251;
+    return c;
+}
 
 service make_service(const std::string& name, std::vector<const char*> cips = {"10.96.0.10"}) {
     service s;

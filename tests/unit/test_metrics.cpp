@@ -281,6 +281,8 @@ TEST(render_metrics, services_per_frontend_and_conntrack) {
     s.ct_entries = 3;
     s.ct_capacity = 1024;
     s.ct_full = 1;
+    s.health_listeners = 2;
+    s.health_listen_failures = 1;
     in.services = s;
     const parsed p = parse(render_metrics(in));
     EXPECT_TRUE(p.errors.empty()) << ::testing::PrintToString(p.errors);
@@ -293,6 +295,8 @@ TEST(render_metrics, services_per_frontend_and_conntrack) {
               "2");
     EXPECT_EQ(p.samples.at("vxroute_conntrack_entries"), "3");
     EXPECT_EQ(p.samples.at("vxroute_conntrack_full_total"), "1");
+    EXPECT_EQ(p.samples.at("vxroute_service_health_listeners"), "2");
+    EXPECT_EQ(p.samples.at("vxroute_service_health_listen_failures_total"), "1");
 }
 
 TEST(render_metrics, bounded_by_ports_and_workers) {

@@ -37,11 +37,7 @@ struct proxy : ::testing::Test {
         fastpath::ct_params p;
         p.max_entries = 1024;
         ASSERT_TRUE(dp.enable_services(p));
-        compiler_config c;
-        c.node_name = k_node;
-        c.node_ips = {ip("192.168.1.10")};
-        c.maglev.table_size = 251;
-        auto r = service_proxy::create(c, dp, [this](auto t) {
+        auto r = service_proxy::create(test_compiler_config(), dp, [this](auto t) {
             published = t;
             ++publications;
         });

@@ -1,6 +1,13 @@
 #include "control/node/listen_address.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 namespace vxr::control {
 
@@ -17,6 +24,28 @@ result<listen_address> parse_listen_address(std::string_view text) {
     if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535)
         return make_error("port must be 1..65535: " + shown);
     return listen_address{*ip, static_cast<uint16_t>(value)};
+}
+
+result<listen_socket> open_listen_socket(const listen_address& addr, int backlog) {
+    const std::string where = addr.str();
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error("cannot listen on " + where + ": socket: " + std::strerror(errno));
+    auto fail = [&](const char* step) {
+        std::string msg = "cannot listen on " + where + ": " + step + std::strerror(errno);
+        ::close(fd);
+        return make_error(msg);
+    };
+    int one = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return fail("SO_REUSEADDR: ");
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(addr.port);
+    sa.sin_addr.s_addr = htonl(addr.ip.value);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail("");
+    if (::listen(fd, backlog) != 0) return fail("listen: ");
+    socklen_t len = sizeof sa;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return fail("getsockname: ");
+    return listen_socket{fd, ntohs(sa.sin_port)};
 }
 
 }  // namespace vxr::control

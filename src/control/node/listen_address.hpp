@@ -1,5 +1,6 @@
-// "ADDR:PORT" for the daemon's TCP listeners (the metrics endpoint): an IPv4
-// address and a port, no host names (nothing resolves at start-up).
+// "ADDR:PORT" for the daemon's TCP listeners (the metrics endpoint, the
+// Services' health-check ports): an IPv4 address and a port, no host names
+// (nothing resolves at start-up), and the listening socket itself.
 #pragma once
 
 #include <cstdint>
@@ -20,5 +21,15 @@ struct listen_address {
 // "127.0.0.1:9464", "0.0.0.0:9464"; port 1..65535. The error says what is
 // wrong without the field name (the caller adds it).
 result<listen_address> parse_listen_address(std::string_view text);
+
+// A non-blocking TCP socket bound to addr (port 0: any free port) and
+// listening, with SO_REUSEADDR (a restart must not wait for the previous
+// process's TIME_WAIT sockets; a live listener on the port still fails).
+// Errors name the address: "cannot listen on 127.0.0.1:9464: Address already in use".
+struct listen_socket {
+    int fd = -1;
+    uint16_t port = 0;  // the bound port
+};
+result<listen_socket> open_listen_socket(const listen_address& addr, int backlog);
 
 }  // namespace vxr::control

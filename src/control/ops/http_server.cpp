@@ -1,13 +1,9 @@
 #include "control/ops/http_server.hpp"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -79,26 +75,9 @@ http_server::~http_server() { close(); }
 
 result<void> http_server::open(const listen_address& addr, handler h) {
     if (daemon_) return make_error("HTTP server already listening on " + address_);
-    const std::string where = addr.str();
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return make_error("cannot listen on " + where + ": socket: " + std::strerror(errno));
-    auto fail = [&](const char* step) {
-        std::string msg = "cannot listen on " + where + ": " + step + std::strerror(errno);
-        ::close(fd);
-        return make_error(msg);
-    };
-    // A restart must not wait for the previous process's TIME_WAIT sockets;
-    // a live listener on the port still makes bind() fail.
-    int one = 1;
-    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return fail("SO_REUSEADDR: ");
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(addr.port);
-    sa.sin_addr.s_addr = htonl(addr.ip.value);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail("");
-    if (::listen(fd, k_backlog) != 0) return fail("listen: ");
-    socklen_t len = sizeof sa;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return fail("getsockname: ");
+    auto sock = open_listen_socket(addr, k_backlog);
+    if (!sock) return make_error(sock.err());
+    const int fd = sock->fd;
 
     handler_ = std::move(h);
     // No MHD thread: MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD is
@@ -109,9 +88,9 @@ result<void> http_server::open(const listen_address& addr, handler h) {
                                k_connection_timeout_s, MHD_OPTION_END);
     if (!daemon_) {
         ::close(fd);
-        return make_error("cannot listen on " + where + ": libmicrohttpd did not start (epoll mode unavailable?)");
+        return make_error("cannot listen on " + addr.str() + ": libmicrohttpd did not start (epoll mode unavailable?)");
     }
-    port_ = ntohs(sa.sin_port);
+    port_ = sock->port;
     address_ = listen_address{addr.ip, port_}.str();
     return {};
 }

@@ -394,6 +394,12 @@ void render_services(exposition& e, const metrics_input& in) {
     e.sample(s.tables_published);
     e.counter("vxroute_service_table_errors_total", "Service tables that failed to build (the workers kept the last).");
     e.sample(s.build_errors);
+    e.gauge("vxroute_service_health_listeners", "healthCheckNodePort listeners open (one per LoadBalancer Service "
+                                                "with externalTrafficPolicy Local).");
+    e.sample(s.health_listeners);
+    e.counter("vxroute_service_health_listen_failures_total",
+              "Attempts to open a healthCheckNodePort listener that failed (port in use...; retried).");
+    e.sample(s.health_listen_failures);
 }
 
 std::string render_metrics(const metrics_input& in) {

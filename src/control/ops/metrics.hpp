@@ -107,6 +107,7 @@ struct services_metrics {
              ct_clashes = 0, ct_ended = 0;
     uint64_t affinity_entries = 0;
     uint64_t tables_published = 0, build_errors = 0;
+    uint64_t health_listeners = 0, health_listen_failures = 0;  // healthCheckNodePort listeners
 };
 
 struct metrics_input {

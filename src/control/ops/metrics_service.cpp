@@ -154,6 +154,10 @@ metrics_input metrics_service::collect() const {
         if (const auto* a = dp_.affinity()) sm.affinity_entries = a->entries();
         sm.tables_published = services_->stats().tables_published;
         sm.build_errors = services_->stats().build_errors;
+        if (const auto* h = services_->health_checks()) {
+            sm.health_listeners = h->listeners();
+            sm.health_listen_failures = h->listen_failures();
+        }
         in.services = std::move(sm);
     }
     in.healthy = health_reason().empty();

@@ -134,6 +134,12 @@ void service_proxy::poll() {
         rebuild();
     }
     housekeeping();
+    if (health_) health_->retry_failed();
+}
+
+void service_proxy::serve_health_checks(ipv4_addr bind) {
+    health_ = std::make_unique<health_check_server>(bind);
+    health_->update(health_checks_of(compiler_.frontends()));
 }
 
 uint32_t service_proxy::backend_id(const frontend& f, const backend& b) {
@@ -244,6 +250,7 @@ void service_proxy::rebuild() {
     if (!t) {
         ++stats_.build_errors;
         VXR_LOG_ERROR("services: the workers keep the previous table: %s", t.err().c_str());
+        if (health_) health_->set_proxy_healthy(false);  // kube-proxy's serviceProxyHealthy: rules behind
         return;
     }
     table_ = std::shared_ptr<const fastpath::service_table>(std::move(*t));
@@ -251,6 +258,10 @@ void service_proxy::rebuild() {
     pending_pools_.clear();
     publish_(table_);
     ++stats_.tables_published;
+    if (health_) {
+        health_->update(health_checks_of(compiler_.frontends()));
+        health_->set_proxy_healthy(true);
+    }
     // Backends no Service port has any more: their flows end, now that the
     // workers no longer pick them.
     for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
@@ -317,6 +328,10 @@ std::string service_proxy::show_services() const {
         w.EndObject();
     }
     w.EndArray();
+    if (health_) {
+        w.Key("health_checks");
+        write_json(w, *health_);
+    }
     w.EndObject();
     return sb.GetString();
 }

@@ -24,6 +24,7 @@
 
 #include "common/result.hpp"
 #include "control/k8s/watch_cache.hpp"
+#include "control/services/health_check.hpp"
 #include "control/services/service_compiler.hpp"
 #include "fastpath/affinity.hpp"
 #include "fastpath/conntrack.hpp"
@@ -63,6 +64,11 @@ public:
     // Each control-loop turn: commit and publish what changed, end removed
     // backends' flows, sweep conntrack and affinity.
     void poll();
+
+    // Serve the Services' healthCheckNodePorts (health_check.hpp) on `bind`
+    // from now on, kept in step with every commit.
+    void serve_health_checks(ipv4_addr bind);
+    const health_check_server* health_checks() const { return health_.get(); }
 
     // vxroutectl views (JSON objects).
     std::string show_services() const;
@@ -123,6 +129,7 @@ private:
     uint64_t last_affinity_tsc_ = 0;
     uint32_t max_affinity_timeout_s_ = 0;
     proxy_stats stats_;
+    std::unique_ptr<health_check_server> health_;  // null: not served
 };
 
 }  // namespace vxr::control::services
