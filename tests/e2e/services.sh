@@ -21,7 +21,11 @@
 # another backend is added to and removed from an EndpointSlice, and new
 # connections follow each change; an endpoint removed from its slice gets no
 # new connections within 5 s; node A's own host network reaches the
-# ClusterIP; node A runs two workers, and both translate.
+# ClusterIP; node A runs two workers, and both translate. From a client on
+# the underlay (outside the cluster): Service web-np's NodePort with
+# externalTrafficPolicy Cluster (both nodes' backends, source translated)
+# and Local (node A's backend only, the client's address kept), and its
+# external IP.
 # usage: tests/e2e/services.sh   (root; prints "ok - NAME" / "not ok - NAME")
 #        env: TB_KEEP=1 keeps the scratch directory (logs, configs)
 set -euo pipefail
@@ -40,6 +44,10 @@ TAG=svc
 NS_B2=vxr-pod-b2-$TAG
 NS_CA=vxr-pod-ca-$TAG
 NS_CB=vxr-pod-cb-$TAG
+NS_EXT=vxr-ext-$TAG   # a client outside the cluster, on the underlay
+EXT_IP=198.18.0.100
+NP_PORT=30080         # Service web-np's nodePort
+NP_EXTERNAL_IP=198.18.0.50
 CLIENT_A_IP=10.244.1.10
 CLIENT_B_IP=10.244.2.10
 WEB_B2_IP=10.244.2.3
@@ -134,7 +142,7 @@ within() {
 
 # --- checks --------------------------------------------------------------------
 # http_spread NS COUNT all|only BACKEND...: COUNT curls from NS to
-# http://WEB_IP/, each a new connection from a new source port. Every one
+# http://HTTP_TARGET/ (default WEB_IP), each a new connection from a new source port. Every one
 # must return 200 with the complete page of one of BACKENDS; with "all",
 # every one of BACKENDS must answer at least once.
 http_spread() {
@@ -144,7 +152,7 @@ http_spread() {
   for ((i = 0; i < n; i++)); do
     rc=0
     code=$(ip netns exec "$ns" curl -sS --connect-timeout 2 --max-time 4 -o "$body" -w '%{http_code}' \
-      "http://$WEB_IP/" 2>"$body.err") || rc=$?
+      "http://${HTTP_TARGET:-$WEB_IP}/" 2>"$body.err") || rc=$?
     if ((rc != 0)); then
       echo "request $i: curl exit $rc: $(tr '\n' ' ' <"$body.err")"
       bad=$((bad + 1))
@@ -166,7 +174,7 @@ http_spread() {
     seen[$name]=$((${seen[$name]:-0} + 1))
   done
   rm -f "$body" "$body.err"
-  spread_verdict "$n requests from $ns to $WEB_IP:80" "$bad failed" "$mode" "$*" "$(declare -p seen)"
+  spread_verdict "$n requests from $ns to ${HTTP_TARGET:-$WEB_IP:80}" "$bad failed" "$mode" "$*" "$(declare -p seen)"
 }
 
 # spread_verdict WHAT BAD_TEXT MODE "BACKEND..." "$(declare -p seen)": print
@@ -306,6 +314,51 @@ if any(w["svc_translated"] == 0 or w["svc_untranslated"] == 0 for w in ws):
     sys.exit("a worker translated nothing in one direction")'
 }
 
+# ext_client_up: NS_EXT, a host on the underlay outside the cluster: a
+# macvlan on node B's end of the underlay veth, so that its frames cross the
+# veth to node A (what node B's own DPDK port sends does not reach it: node
+# A is the node it talks to). NP_EXTERNAL_IP is routed to node A, as a
+# network routes a Service's external IP to some node.
+ext_client_up() {
+  tb_ns_create "$NS_EXT" &&
+    ip -n "$TB_NS_B" link add link "$TB_UPLINK_B" name vxr-ext0 type macvlan mode bridge &&
+    ip -n "$TB_NS_B" link set vxr-ext0 netns "$NS_EXT" &&
+    ip -n "$NS_EXT" addr add "$EXT_IP/24" dev vxr-ext0 &&
+    ip -n "$NS_EXT" link set vxr-ext0 up &&
+    ip -n "$NS_EXT" route add "$NP_EXTERNAL_IP/32" via "$TB_NODE_IP_A"
+}
+
+# http_sources NAME FROM_LINE: the client addresses NAME's http.server
+# logged from line FROM_LINE on, each once.
+http_sources() {
+  tail -n "+$2" "$TB_TMP/http-$1.log" | sed -n 's/^\([0-9.]*\) - - .*"GET .*/\1/p' | sort -u | tr '\n' ' '
+}
+http_lines() { wc -l <"$TB_TMP/http-$1.log"; }
+
+# np_cluster TARGET: 30 curls from the external client to TARGET reach both
+# web-a1 (node A) and web-b1 (node B); neither backend sees the client's
+# address (externalTrafficPolicy Cluster: node A translates the source to
+# its own, so that replies come back through it).
+np_cluster() {
+  local a1 b1 src
+  a1=$(http_lines web-a1) b1=$(http_lines web-b1)
+  HTTP_TARGET=$1 http_spread "$NS_EXT" 30 all web-a1 web-b1 || return 1
+  src="$(http_sources web-a1 $((a1 + 1)))$(http_sources web-b1 $((b1 + 1)))"
+  echo "the backends saw clients: $src"
+  [[ " $src " != *" $EXT_IP "* ]] || { echo "a backend saw the external client's own address $EXT_IP"; return 1; }
+}
+
+# np_local: externalTrafficPolicy Local: only node A's web-a1 answers, and
+# it sees the client's own address.
+np_local() {
+  local a1 src
+  a1=$(http_lines web-a1)
+  HTTP_TARGET=$TB_NODE_IP_A:$NP_PORT http_spread "$NS_EXT" 20 all web-a1 || return 1
+  src=$(http_sources web-a1 $((a1 + 1)))
+  echo "web-a1 saw clients: $src"
+  [[ "$src" == "$EXT_IP " ]] || { echo "want exactly $EXT_IP"; return 1; }
+}
+
 # --- diagnostics ---------------------------------------------------------------
 # What both nodes say about Services, printed under a failed case. The
 # Services commands are printed when this build has them.
@@ -427,6 +480,7 @@ setup() {
   define_pods
   local ns
   for ns in "$NS_B2" "$NS_CA" "$NS_CB"; do tb_ns_create "$ns" || return 1; done
+  ext_client_up || return 1
   start_fixture || return 1
   local extra
   extra=$(
@@ -531,6 +585,23 @@ main() {
   echo "# took about $((SECONDS - t0)) s"
   web_check "6: and 30 more curls from client-b: none reaches web-a2" \
     http_spread "$NS_CB" 30 all web-a1 web-b1 || true
+
+  # 10-12: from outside the cluster: NodePort with externalTrafficPolicy
+  # Cluster and Local, and an external IP. Service web-np: web-a1 on node A,
+  # web-b1 on node B.
+  local np_ports='[{"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":'$NP_PORT'}]'
+  fx_object services "$(k8s_service_json web-np 10.96.0.30 "$np_ports" \
+    '{"type":"NodePort","externalIPs":["'$NP_EXTERNAL_IP'"]}')"
+  fx_object endpointslices "$(k8s_slice_json web-np web-np-5kq2d '[{"name":"http","protocol":"TCP","port":8080}]' \
+    "${POD_IP[web-a1]}/node-a/web-a1" "${POD_IP[web-b1]}/node-b/web-b1")"
+  svc_check "10: NodePort $TB_NODE_IP_A:$NP_PORT from a client on the underlay (externalTrafficPolicy Cluster): both nodes' backends answer, without the client's address" \
+    within 15 np_cluster "$TB_NODE_IP_A:$NP_PORT" || true
+  svc_check "11: external IP $NP_EXTERNAL_IP:80 from the client on the underlay: both nodes' backends answer" \
+    within 15 np_cluster "$NP_EXTERNAL_IP" || true
+  fx_object services "$(k8s_service_json web-np 10.96.0.30 "$np_ports" \
+    '{"type":"NodePort","externalIPs":["'$NP_EXTERNAL_IP'"],"externalTrafficPolicy":"Local"}')"
+  svc_check "12: externalTrafficPolicy Local: node A's own backend only, and it sees the client's address $EXT_IP" \
+    within 15 np_local || true
 
   tb_check "9: node-a's two workers both translated flows and replies (one shared conntrack table)" \
     both_workers_translated || true

@@ -233,13 +233,26 @@ k8s_add_nodes() {
     fx upsert "{\"name\":\"node-b\",\"idx\":2,\"mac\":\"$TB_VTEP_B\",\"public_ip\":\"$TB_NODE_IP_B\",\"pod_cidr\":\"$TB_CIDR_B\",\"vni\":1}" >/dev/null
 }
 
-# k8s_service_json NAME CLUSTER_IP PORTS_JSON: a ClusterIP Service in
-# "default" selecting app=NAME, as a 1.29 API server returns it (PORTS_JSON:
-# the spec's ports list).
+# k8s_service_json NAME CLUSTER_IP PORTS_JSON [SPEC_JSON]: a ClusterIP
+# Service in "default" selecting app=NAME, as a 1.29 API server returns it
+# (PORTS_JSON: the spec's ports list); SPEC_JSON's fields replace the spec's
+# (e.g. {"type":"NodePort","externalTrafficPolicy":"Local"}).
 k8s_service_json() {
-  local uid  # stable per name, as the fixture keeps objects across upserts
-  uid=$(python3 -c 'import sys, uuid; print(uuid.uuid5(uuid.NAMESPACE_URL, "service/default/" + sys.argv[1]))' "$1")
-  printf '%s' "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"$1\",\"namespace\":\"default\",\"uid\":\"$uid\",\"labels\":{\"app\":\"$1\"}},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"$2\",\"clusterIPs\":[\"$2\"],\"ipFamilies\":[\"IPv4\"],\"ipFamilyPolicy\":\"SingleStack\",\"selector\":{\"app\":\"$1\"},\"ports\":$3,\"sessionAffinity\":\"None\",\"internalTrafficPolicy\":\"Cluster\"},\"status\":{\"loadBalancer\":{}}}"
+  python3 - "$@" <<'PY'
+import json, sys, uuid
+name, ip, ports = sys.argv[1:4]
+spec = {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"],
+        "ipFamilyPolicy": "SingleStack", "selector": {"app": name}, "ports": json.loads(ports),
+        "sessionAffinity": "None", "internalTrafficPolicy": "Cluster"}
+spec.update(json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})
+if spec["type"] != "ClusterIP":
+    spec.setdefault("externalTrafficPolicy", "Cluster")
+# The uid is stable per name, as the API server keeps it across updates.
+print(json.dumps({"apiVersion": "v1", "kind": "Service",
+                  "metadata": {"name": name, "namespace": "default", "labels": {"app": name},
+                               "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, "service/default/" + name))},
+                  "spec": spec, "status": {"loadBalancer": {}}}, separators=(",", ":")))
+PY
 }
 
 # k8s_slice_json SERVICE NAME PORTS_JSON ENDPOINT...: an EndpointSlice NAME
