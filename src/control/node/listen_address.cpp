@@ -7,7 +7,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+
+#include "common/log.hpp"
 
 namespace vxr::control {
 
@@ -46,6 +49,14 @@ result<listen_socket> open_listen_socket(const listen_address& addr, int backlog
     socklen_t len = sizeof sa;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return fail("getsockname: ");
     return listen_socket{fd, ntohs(sa.sin_port)};
+}
+
+void log_mhd(void* cls, const char* fmt, va_list ap) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = std::strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    VXR_LOG_WARN("%s: %s", static_cast<const char*>(cls), buf);
 }
 
 }  // namespace vxr::control

@@ -3,6 +3,7 @@
 // (nothing resolves at start-up), and the listening socket itself.
 #pragma once
 
+#include <cstdarg>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,5 +32,10 @@ struct listen_socket {
     uint16_t port = 0;  // the bound port
 };
 result<listen_socket> open_listen_socket(const listen_address& addr, int backlog);
+
+// libmicrohttpd's external logger for the listeners above
+// (MHD_OPTION_EXTERNAL_LOGGER, &log_mhd, "what listens"): each message one
+// warning, prefixed with `cls` (a const char*), its trailing newline cut.
+void log_mhd(void* cls, const char* fmt, va_list ap);
 
 }  // namespace vxr::control

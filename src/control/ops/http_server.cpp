@@ -19,13 +19,6 @@ constexpr unsigned k_max_connections = 32;
 constexpr unsigned k_connection_timeout_s = 10;  // an idle or stalled client is dropped
 constexpr int k_backlog = 16;
 
-void log_mhd(void*, const char* fmt, va_list ap) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = std::strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-    VXR_LOG_WARN("metrics endpoint: %s", buf);
-}
 
 MHD_Result queue(MHD_Connection* c, const http_reply& r) {
     MHD_Response* resp =
@@ -83,7 +76,8 @@ result<void> http_server::open(const listen_address& addr, handler h) {
     // No MHD thread: MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD is
     // "external polling" through one epoll fd that the control loop waits on.
     daemon_ = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &http_access::on_request,
-                               this, MHD_OPTION_EXTERNAL_LOGGER, &log_mhd, nullptr, MHD_OPTION_LISTEN_SOCKET, fd,
+                               this, MHD_OPTION_EXTERNAL_LOGGER, &log_mhd,
+                               const_cast<char*>("metrics endpoint"), MHD_OPTION_LISTEN_SOCKET, fd,
                                MHD_OPTION_CONNECTION_LIMIT, k_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
                                k_connection_timeout_s, MHD_OPTION_END);
     if (!daemon_) {

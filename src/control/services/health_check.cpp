@@ -24,14 +24,6 @@ constexpr unsigned k_max_connections = 64;
 constexpr unsigned k_connection_timeout_s = 10;  // an idle or stalled prober is dropped
 constexpr int k_backlog = 64;
 
-void log_mhd(void*, const char* fmt, va_list ap) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    std::string msg(buf);
-    msg.erase(msg.find_last_not_of("\r\n") + 1);
-    VXR_LOG_WARN("services: health check: %s", msg.c_str());
-}
-
 }  // namespace
 
 struct health_check_server::listener {
@@ -177,7 +169,8 @@ void health_check_server::apply() {
         } else {
             l->daemon = MHD_start_daemon(
                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr,
-                &listener::on_request, l.get(), MHD_OPTION_EXTERNAL_LOGGER, &log_mhd, nullptr,
+                &listener::on_request, l.get(), MHD_OPTION_EXTERNAL_LOGGER, &log_mhd,
+                const_cast<char*>("services: health check"),
                 MHD_OPTION_LISTEN_SOCKET, sock->fd, MHD_OPTION_CONNECTION_LIMIT, k_max_connections,
                 MHD_OPTION_CONNECTION_TIMEOUT, k_connection_timeout_s, MHD_OPTION_END);
             if (!l->daemon) {
