@@ -34,6 +34,8 @@ struct ip_addr {
     constexpr bool is_v4() const { return family == ip_family::v4; }
     constexpr bool is_v6() const { return family == ip_family::v6; }
     constexpr unsigned bits() const { return is_v4() ? 32 : 128; }
+    // 0.0.0.0 or :: ("any address" in a hostIP or a bind address).
+    constexpr bool is_unspecified() const { return bytes == std::array<uint8_t, 16>{}; }
 
     static constexpr ip_addr from(ipv4_addr a) {
         ip_addr r;

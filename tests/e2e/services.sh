@@ -25,7 +25,7 @@
 # the underlay (outside the cluster): Service web-np's NodePort with
 # externalTrafficPolicy Cluster (both nodes' backends, source translated)
 # and Local (node A's backend only, the client's address kept), and its
-# external IP.
+# external IP; a Pod's hostPort.
 # usage: tests/e2e/services.sh   (root; prints "ok - NAME" / "not ok - NAME")
 #        env: TB_KEEP=1 keeps the scratch directory (logs, configs)
 set -euo pipefail
@@ -48,6 +48,7 @@ NS_EXT=vxr-ext-$TAG   # a client outside the cluster, on the underlay
 EXT_IP=198.18.0.100
 NP_PORT=30080         # Service web-np's nodePort
 NP_EXTERNAL_IP=198.18.0.50
+HOST_PORT=8888        # web-a1's Pod: hostPort 8888 -> containerPort 8080
 CLIENT_A_IP=10.244.1.10
 CLIENT_B_IP=10.244.2.10
 WEB_B2_IP=10.244.2.3
@@ -359,6 +360,19 @@ np_local() {
   [[ "$src" == "$EXT_IP " ]] || { echo "want exactly $EXT_IP"; return 1; }
 }
 
+# host_port_ok: 10 curls from the external client to node A's address and
+# HOST_PORT reach web-a1, which sees the client's own address; so does a
+# pod of node A (client-a), from its pod address.
+host_port_ok() {
+  local a1 src
+  a1=$(http_lines web-a1)
+  HTTP_TARGET=$TB_NODE_IP_A:$HOST_PORT http_spread "$NS_EXT" 10 all web-a1 || return 1
+  HTTP_TARGET=$TB_NODE_IP_A:$HOST_PORT http_spread "$NS_CA" 5 all web-a1 || return 1
+  src=$(http_sources web-a1 $((a1 + 1)))
+  echo "web-a1 saw clients: $src"
+  [[ "$src" == "$CLIENT_A_IP $EXT_IP " ]] || { echo "want $CLIENT_A_IP and $EXT_IP"; return 1; }
+}
+
 # --- diagnostics ---------------------------------------------------------------
 # What both nodes say about Services, printed under a failed case. The
 # Services commands are printed when this build has them.
@@ -602,6 +616,11 @@ main() {
     '{"type":"NodePort","externalIPs":["'$NP_EXTERNAL_IP'"],"externalTrafficPolicy":"Local"}')"
   svc_check "12: externalTrafficPolicy Local: node A's own backend only, and it sees the client's address $EXT_IP" \
     within 15 np_local || true
+
+  # 13: a Pod's hostPort (the Pod spec, as the portmap plugin maps it).
+  fx_object pods '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-a1","namespace":"default","uid":"0b7c5f0e-2222-4c1e-9c55-000000000001","labels":{"app":"web"}},"spec":{"nodeName":"node-a","containers":[{"name":"web","image":"python","ports":[{"name":"http","containerPort":8080,"hostPort":'$HOST_PORT',"protocol":"TCP"}]}]},"status":{"phase":"Running","podIP":"'"${POD_IP[web-a1]}"'","podIPs":[{"ip":"'"${POD_IP[web-a1]}"'"}]}}'
+  svc_check "13: hostPort $TB_NODE_IP_A:$HOST_PORT -> web-a1:8080, from outside and from a pod of node A, client addresses kept" \
+    within 15 host_port_ok || true
 
   tb_check "9: node-a's two workers both translated flows and replies (one shared conntrack table)" \
     both_workers_translated || true

@@ -328,6 +328,11 @@ TEST(config, services_add_the_watches_they_need) {
     ASSERT_TRUE(c.ok()) << c.err();
     ASSERT_TRUE(c->kubernetes);
     EXPECT_EQ(c->kubernetes->watch, (std::vector<std::string>{"pods", "services", "endpointslices"}));
+    auto none = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": []})").insert(1,
+        R"("services": {"enabled": true},)"));
+    ASSERT_TRUE(none.ok()) << none.err();
+    EXPECT_EQ(none->kubernetes->watch, (std::vector<std::string>{"services", "endpointslices", "pods"}))
+        << "Pods for their hostPorts";
     auto off = parse_config(with("kubernetes", R"({"in_cluster": true, "watch": ["pods"]})"));
     ASSERT_TRUE(off.ok()) << off.err();
     EXPECT_EQ(off->kubernetes->watch, (std::vector<std::string>{"pods"})) << "Services off: nothing added";

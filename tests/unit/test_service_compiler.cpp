@@ -367,6 +367,88 @@ TEST_F(svc_compiler, set_node_recomputes_locality) {
     EXPECT_EQ(get("10.96.0.10", 80)->local_backends.size(), 1u);
 }
 
+// Pods with hostPorts, as the Pod spec has them (portmap's mapping).
+pod host_port_pod(const char* name, const char* node, std::vector<pod_port> ports,
+                  std::vector<const char*> ips = {"10.244.1.7"}) {
+    pod p;
+    p.meta.ns = "default";
+    p.meta.name = name;
+    p.node_name = node;
+    p.phase = pod_phase::running;
+    for (const char* a : ips) p.pod_ips.push_back(ip(a));
+    p.ports = std::move(ports);
+    return p;
+}
+pod_port hp(uint16_t host, uint16_t container, l4_protocol proto = l4_protocol::tcp, const char* host_ip = nullptr) {
+    pod_port p;
+    p.name = "web";
+    p.protocol = proto;
+    p.container_port = container;
+    p.host_port = host;
+    if (host_ip) p.host_ip = ip(host_ip);
+    return p;
+}
+
+TEST_F(svc_compiler, host_ports_of_this_nodes_pods) {
+    sc.upsert(std::make_shared<const pod>(host_port_pod("dns", k_node, {hp(53, 5353, l4_protocol::udp), hp(8053, 8053)},
+                                                        {"10.244.1.7", "fd00:244:1::7"})));
+    sc.upsert(std::make_shared<const pod>(host_port_pod("elsewhere", "node-b", {hp(9000, 80)})));
+    pod plain = host_port_pod("plain", k_node, {hp(0, 80)});
+    sc.upsert(std::make_shared<const pod>(plain));
+    const auto d = sc.commit();
+    EXPECT_EQ(d.added.size(), 4u) << "two ports, each on the node address of both families";
+    auto f = get("192.168.1.10", 53, l4_protocol::udp);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->kind, frontend_kind::host_port);
+    EXPECT_EQ(f->service, "default/dns");
+    EXPECT_EQ(keys(f->backends), strings{"10.244.1.7:5353"});
+    EXPECT_EQ(keys(f->local_backends), strings{"10.244.1.7:5353"});
+    EXPECT_TRUE(f->external_local) << "the client's address is kept, as portmap does";
+    EXPECT_TRUE(f->maglev && !f->maglev->empty());
+    auto f6 = get("fd00:1::10", 8053);
+    ASSERT_TRUE(f6);
+    EXPECT_EQ(keys(f6->backends), strings{"[fd00:244:1::7]:8053"});
+    EXPECT_FALSE(get("192.168.1.10", 9000)) << "another node's pod";
+    EXPECT_FALSE(get("192.168.1.10", 80)) << "a container port without hostPort";
+    EXPECT_EQ(sc.stats().frontends, 4u);
+}
+
+TEST_F(svc_compiler, host_port_host_ip_network_and_lifecycle) {
+    sc.upsert(std::make_shared<const pod>(host_port_pod("one", k_node, {hp(8080, 80, l4_protocol::tcp, "192.168.1.10"),
+                                                                         hp(8081, 81, l4_protocol::tcp, "0.0.0.0")})));
+    pod hn = host_port_pod("hostnet", k_node, {hp(9090, 9090)});
+    hn.host_network = true;
+    sc.upsert(std::make_shared<const pod>(hn));
+    sc.commit();
+    EXPECT_TRUE(get("192.168.1.10", 8080));
+    EXPECT_FALSE(get("fd00:1::10", 8080)) << "hostIP of one family";
+    EXPECT_TRUE(get("192.168.1.10", 8081)) << "0.0.0.0: every node address of the family";
+    EXPECT_FALSE(get("192.168.1.10", 9090)) << "hostNetwork: the port is the host's own";
+
+    pod done = host_port_pod("one", k_node, {hp(8080, 80, l4_protocol::tcp, "192.168.1.10")});
+    done.phase = pod_phase::succeeded;
+    sc.upsert(std::make_shared<const pod>(done));
+    auto d = sc.commit();
+    EXPECT_EQ(d.removed.size(), 2u) << "an ended pod maps nothing";
+    sc.upsert(std::make_shared<const pod>(host_port_pod("one", k_node, {hp(8080, 80)})));
+    sc.commit();
+    ASSERT_TRUE(get("192.168.1.10", 8080));
+    sc.remove_pod("default/one");
+    d = sc.commit();
+    EXPECT_FALSE(get("192.168.1.10", 8080));
+    EXPECT_EQ(sc.stats().frontends, 0u);
+}
+
+// A pod that moves here (or a node renamed) recompiles.
+TEST_F(svc_compiler, host_ports_follow_the_node_name) {
+    sc.upsert(std::make_shared<const pod>(host_port_pod("p", "node-b", {hp(7000, 70)})));
+    sc.commit();
+    EXPECT_FALSE(get("192.168.1.10", 7000));
+    sc.set_node("node-b", {ip("192.168.1.10")});
+    sc.commit();
+    EXPECT_TRUE(get("192.168.1.10", 7000));
+}
+
 TEST(svc_maglev, every_node_builds_the_same_table) {
     std::vector<std::vector<uint32_t>> tables;
     for (const char* node : {"node-a", "node-b", "node-c"}) {

@@ -439,9 +439,10 @@ result<void> parse_root(const json& v, config& c) {
     }));
     if (auto k = get(v, "", "kubernetes"); k.v) VXR_TRY(parse_kubernetes_object(*k.v, k.path, c.kubernetes.emplace()));
     if (auto s = get(v, "", "services"); s.v) VXR_TRY(parse_services_object(*s.v, s.path, c.services));
-    // The Services need their objects from the API server: watched, asked or not.
+    // The Services need their objects from the API server: watched, asked or
+    // not (Pods for their hostPorts).
     if (c.services.enabled && c.kubernetes)
-        for (const char* r : {"services", "endpointslices"})
+        for (const char* r : {"services", "endpointslices", "pods"})
             if (std::find(c.kubernetes->watch.begin(), c.kubernetes->watch.end(), r) == c.kubernetes->watch.end())
                 c.kubernetes->watch.emplace_back(r);
     return {};

@@ -29,6 +29,7 @@ std::string_view kind_name(frontend_kind k) {
     case frontend_kind::node_port: return "NodePort";
     case frontend_kind::external_ip: return "ExternalIP";
     case frontend_kind::load_balancer: return "LoadBalancer";
+    case frontend_kind::host_port: return "HostPort";
     }
     return "?";
 }

@@ -19,8 +19,9 @@
 
 namespace vxr::control::services {
 
-enum class frontend_kind : uint8_t { cluster_ip, node_port, external_ip, load_balancer };
-std::string_view kind_name(frontend_kind k);  // "ClusterIP", "NodePort", "ExternalIP", "LoadBalancer"
+// host_port: a Pod's hostPort on this node (its one backend is the pod).
+enum class frontend_kind : uint8_t { cluster_ip, node_port, external_ip, load_balancer, host_port };
+std::string_view kind_name(frontend_kind k);  // "ClusterIP", "NodePort", "ExternalIP", "LoadBalancer", "HostPort"
 
 // What a packet's destination is matched against.
 struct frontend_key {
@@ -49,7 +50,7 @@ struct backend {
 struct frontend {
     frontend_key key;
     frontend_kind kind = frontend_kind::cluster_ip;
-    std::string service;    // "ns/name"
+    std::string service;    // "ns/name" (host_port: the Pod's)
     std::string port_name;  // the Service port's name ("" for a single unnamed port)
 
     // Usable cluster-wide: the ready endpoints, or when none is ready the

@@ -11,6 +11,8 @@ namespace vxr::control::services {
 
 namespace {
 
+const std::string k_pod_key_prefix = "pod:";
+
 using k8s::endpoint_address_type;
 using k8s::endpoint_slice;
 using k8s::service;
@@ -130,6 +132,26 @@ void service_compiler::apply(const std::vector<k8s::object_store<k8s::endpoint_s
     }
 }
 
+void service_compiler::apply(const std::vector<k8s::object_store<k8s::pod>::change>& changes) {
+    for (const auto& c : changes) {
+        if (c.after) upsert(c.after);
+        else remove_pod(c.key);
+    }
+}
+
+void service_compiler::upsert(pod_ptr p) {
+    const bool has_host_port =
+        std::any_of(p->ports.begin(), p->ports.end(), [](const k8s::pod_port& pp) { return pp.host_port != 0; });
+    std::string key = p->meta.key();
+    if (!has_host_port) return remove_pod(key);
+    dirty_.insert(k_pod_key_prefix + key);
+    pods_[std::move(key)] = std::move(p);
+}
+
+void service_compiler::remove_pod(const std::string& key) {
+    if (pods_.erase(key)) dirty_.insert(k_pod_key_prefix + key);
+}
+
 void service_compiler::upsert(service_ptr s) {
     std::string key = s->meta.key();
     auto& slot = services_[key];
@@ -174,6 +196,75 @@ void service_compiler::set_node(std::string node_name, std::vector<ip_addr> node
     cfg_.node_name = std::move(node_name);
     cfg_.node_ips = std::move(node_ips);
     for (const auto& [key, s] : services_) dirty_.insert(key);
+    for (const auto& [key, p] : pods_) dirty_.insert(k_pod_key_prefix + key);
+}
+
+std::shared_ptr<const maglev_table> service_compiler::maglev_for(const std::vector<backend>& list,
+                                                                 const std::string& key) const {
+    if (list.empty()) return nullptr;
+    std::vector<std::string> keys;
+    for (const auto& b : list) keys.push_back(b.key());
+    auto t = build_maglev(keys, cfg_.maglev);
+    if (!t) {
+        ++stats_.maglev_errors;
+        VXR_LOG_WARN("services: %s: maglev table: %s", key.c_str(), t.err().c_str());
+        return nullptr;
+    }
+    return std::make_shared<const maglev_table>(std::move(*t));
+}
+
+// A Pod's hostPorts, as the CNI portmap plugin maps them: on this node,
+// not for hostNetwork pods (their port is the host's own), not for pods
+// that have ended; hostIP (unset or 0.0.0.0/::: every node address of the
+// pod IP's family) and protocol as given; the one backend is the pod's IP
+// of that family and the containerPort. The client's address is kept
+// (portmap translates the source only for hairpin traffic, which the
+// service stage does alike).
+std::vector<frontend_ptr> service_compiler::compile_host_ports(const std::string& key) const {
+    const std::string pod_key = key.substr(k_pod_key_prefix.size());
+    auto it = pods_.find(pod_key);
+    if (it == pods_.end()) return {};
+    const k8s::pod& p = *it->second;
+    if (p.node_name != cfg_.node_name || p.host_network || p.phase == k8s::pod_phase::succeeded ||
+        p.phase == k8s::pod_phase::failed)
+        return {};
+    std::vector<frontend_ptr> out;
+    std::set<frontend_key> seen;
+    for (const auto& pp : p.ports) {
+        if (pp.host_port == 0) continue;
+        if (pp.container_port == 0) {
+            ++stats_.invalid_fields;
+            VXR_LOG_WARN("services: pod %s: hostPort %u has no containerPort: skipped", pod_key.c_str(), pp.host_port);
+            continue;
+        }
+        for (const ip_addr& pod_ip : p.pod_ips) {
+            backend b;
+            b.addr = pod_ip;
+            b.port = pp.container_port;
+            b.node_name = p.node_name;
+            b.local = b.ready = b.serving = true;
+            frontend base;
+            base.kind = frontend_kind::host_port;
+            base.service = pod_key;
+            base.port_name = pp.name;
+            base.backends = base.local_backends = {b};
+            base.maglev = base.local_maglev = maglev_for(base.backends, key);
+            base.external_local = true;
+            std::vector<ip_addr> addrs;
+            if (pp.host_ip && !pp.host_ip->is_unspecified()) {
+                if (pp.host_ip->family == pod_ip.family) addrs.push_back(*pp.host_ip);
+            } else {
+                for (const auto& a : cfg_.node_ips)
+                    if (a.family == pod_ip.family) addrs.push_back(a);
+            }
+            for (const auto& a : addrs) {
+                frontend f = base;
+                f.key = {a, pp.protocol, pp.host_port};
+                if (seen.insert(f.key).second) out.push_back(std::make_shared<const frontend>(std::move(f)));
+            }
+        }
+    }
+    return out;
 }
 
 std::vector<frontend_ptr> service_compiler::frontends_of(const std::string& service_key) const {
@@ -235,18 +326,7 @@ std::vector<frontend_ptr> service_compiler::compile_service(const std::string& k
     const bool itp_local = s.internal_traffic_policy == k8s::traffic_policy::local;
     const uint16_t hc_port = s.type == k8s::service_type::load_balancer && etp_local ? s.health_check_node_port : 0;
 
-    auto table = [&](const std::vector<backend>& list) -> std::shared_ptr<const maglev_table> {
-        if (list.empty()) return nullptr;
-        std::vector<std::string> keys;
-        for (const auto& b : list) keys.push_back(b.key());
-        auto t = build_maglev(keys, cfg_.maglev);
-        if (!t) {
-            ++stats_.maglev_errors;
-            VXR_LOG_WARN("services: %s: maglev table: %s", key.c_str(), t.err().c_str());
-            return nullptr;
-        }
-        return std::make_shared<const maglev_table>(std::move(*t));
-    };
+    auto table = [&](const std::vector<backend>& list) { return maglev_for(list, key); };
 
     std::vector<frontend_ptr> out;
     std::set<frontend_key> seen;
@@ -309,7 +389,7 @@ frontend_delta service_compiler::commit() {
     ++stats_.commits;
     std::set<frontend_key> touched;
     for (const auto& key : dirty_) {
-        auto fresh = compile_service(key);
+        auto fresh = key.starts_with(k_pod_key_prefix) ? compile_host_ports(key) : compile_service(key);
         ++stats_.services_compiled;
         if (auto old = compiled_.find(key); old != compiled_.end()) {
             for (const auto& f : old->second) {

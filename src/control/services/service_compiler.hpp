@@ -70,6 +70,7 @@ class service_compiler {
 public:
     using service_ptr = std::shared_ptr<const k8s::service>;
     using slice_ptr = std::shared_ptr<const k8s::endpoint_slice>;
+    using pod_ptr = std::shared_ptr<const k8s::pod>;
 
     // Fails on an invalid node-port range or Maglev table size.
     static result<service_compiler> create(compiler_config cfg);
@@ -78,11 +79,17 @@ public:
     // the compiler remembers what it had for each key itself).
     void apply(const std::vector<k8s::object_store<k8s::service>::change>& changes);
     void apply(const std::vector<k8s::object_store<k8s::endpoint_slice>::change>& changes);
+    // Pods: only their hostPorts matter here (the portmap plugin's job, as
+    // the Pod spec has them): node address:hostPort -> pod:containerPort
+    // for the pods of this node.
+    void apply(const std::vector<k8s::object_store<k8s::pod>::change>& changes);
 
     void upsert(service_ptr s);
     void upsert(slice_ptr s);
     void remove_service(const std::string& key);         // "ns/name"
     void remove_endpoint_slice(const std::string& key);  // "ns/name" of the slice
+    void upsert(pod_ptr p);
+    void remove_pod(const std::string& key);             // "ns/name"
 
     // A new node name or set of node IPs: everything is recompiled at the
     // next commit (locality and node-port frontends depend on them).
@@ -104,6 +111,11 @@ private:
     // The Service's frontends, from its object and slices; invalid parts are
     // logged and counted, and the rest still compiles.
     std::vector<frontend_ptr> compile_service(const std::string& key) const;
+    // A Pod's host-port frontends (key: k_pod_key_prefix + "ns/name").
+    std::vector<frontend_ptr> compile_host_ports(const std::string& key) const;
+    // The Maglev table over `list` (null when empty or on an error, counted
+    // and logged with `key`).
+    std::shared_ptr<const maglev_table> maglev_for(const std::vector<backend>& list, const std::string& key) const;
 
     compiler_config cfg_;
     std::map<std::string, service_ptr> services_;
@@ -111,6 +123,10 @@ private:
     // Service key -> its slices' keys (label kubernetes.io/service-name,
     // same namespace); kept for Services that do not exist (yet).
     std::map<std::string, std::set<std::string>> slices_by_service_;
+    // Pods with a hostPort, any node's (a node rename recompiles them), by
+    // "ns/name". In dirty_, compiled_ and claims_ their key is prefixed
+    // "pod:", which no Service key ("ns/name") can be.
+    std::map<std::string, pod_ptr> pods_;
     std::set<std::string> dirty_;
     // What each Service produced at its last compilation, and per key the
     // claims on it (Service key -> frontend), lowest Service key first.

@@ -126,6 +126,10 @@ void service_proxy::attach(k8s::watch_cache& cache) {
         compiler_.apply(ch);
         dirty_ = true;
     });
+    cache.on_pods([this](const k8s::changes<k8s::pod>& ch) {  // their hostPorts
+        compiler_.apply(ch);
+        dirty_ = true;
+    });
 }
 
 void service_proxy::poll() {
