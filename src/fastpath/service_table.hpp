@@ -55,7 +55,9 @@ struct svc_backend {
 
 // One backend set and its Maglev table: slots[hash % slots.size()] indexes
 // backends. Shared (shared_ptr on the control side) by every table that
-// holds a frontend with this set.
+// holds a frontend with this set. At most k_max_pool_backends backends:
+// a slot is 16 bits (the compiler caps the sets).
+inline constexpr uint32_t k_max_pool_backends = 1u << 16;
 struct svc_pool {
     std::vector<svc_backend> backends;  // in the Maglev keys' order
     std::vector<uint16_t> slots;        // empty: no backend

@@ -62,6 +62,30 @@ TEST_F(svc_compiler, cluster_ip_frontend_with_ready_backends) {
     EXPECT_EQ(f->maglev->keys(), keys(f->backends));
 }
 
+// More backends than the workers' 16-bit slots index: the sorted set is cut
+// the same on every node, and that is said and counted (here with a cap of 3).
+TEST(svc_compiler_cap, a_backend_set_beyond_the_cap_is_cut_and_counted) {
+    compiler_config c = config();
+    c.max_backends = 3;
+    service_compiler sc = std::move(*service_compiler::create(c));
+    sc.upsert(std::make_shared<const service>(make_service("big")));
+    sc.upsert(std::make_shared<const endpoint_slice>(make_slice(
+        "big-1", "big", {ep("10.244.2.9"), ep("10.244.2.5"), ep("10.244.1.7", k_node), ep("10.244.2.6"), ep("10.244.1.8", k_node)})));
+    sc.commit();
+    auto it = sc.frontends().find(frontend_key{ip("10.96.0.10"), l4_protocol::tcp, 80});
+    ASSERT_NE(it, sc.frontends().end());
+    const frontend& f = *it->second;
+    EXPECT_EQ(f.backends.size(), 3u);
+    EXPECT_TRUE(std::is_sorted(f.backends.begin(), f.backends.end(),
+                               [](const backend& a, const backend& b) { return a.key() < b.key(); }));
+    EXPECT_EQ(f.backends[0].key(), "10.244.1.7:8080") << "the first three in key order";
+    EXPECT_EQ(f.local_backends.size(), 2u) << "under the cap: untouched";
+    ASSERT_TRUE(f.maglev);
+    EXPECT_EQ(f.maglev->keys().size(), 3u);
+    EXPECT_EQ(sc.stats().invalid_fields, 1u);
+    EXPECT_EQ(compiler_config{}.max_backends, fastpath::k_max_pool_backends);
+}
+
 TEST_F(svc_compiler, not_ours_headless_and_external_name_have_no_frontends) {
     auto other = make_service("other");
     other.proxy_name = "someone-else";

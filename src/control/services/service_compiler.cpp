@@ -13,6 +13,10 @@ namespace {
 
 const std::string k_pod_key_prefix = "pod:";
 
+std::string port_label(const k8s::service_port& p) {
+    return "port \"" + p.name + "\"/" + std::string(k8s::api_name(p.protocol));
+}
+
 using k8s::endpoint_address_type;
 using k8s::endpoint_slice;
 using k8s::service;
@@ -306,7 +310,7 @@ std::vector<frontend_ptr> service_compiler::compile_service(const std::string& k
 
     std::vector<const service_port*> ports;
     for (const auto& p : s.ports) {
-        const std::string label = "port \"" + p.name + "\"/" + std::string(k8s::api_name(p.protocol));
+        const std::string label = port_label(p);
         if (p.port == 0) {
             invalid(label + " has port 0: skipped");
             continue;
@@ -342,6 +346,12 @@ std::vector<frontend_ptr> service_compiler::compile_service(const std::string& k
             const auto all = collect_backends(slices, *p, fam, cfg_.node_name);
             base.backends = usable(all, false);
             base.local_backends = usable(all, true);
+            for (auto* list : {&base.backends, &base.local_backends}) {
+                if (list->size() <= cfg_.max_backends) continue;
+                invalid(port_label(*p) + ": " + std::to_string(list->size()) + " backends, only the first " +
+                        std::to_string(cfg_.max_backends) + " used");
+                list->resize(cfg_.max_backends);
+            }
             base.maglev = table(base.backends);
             base.local_maglev = table(base.local_backends);
             base.session_affinity = s.session_affinity;

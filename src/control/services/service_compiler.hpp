@@ -29,6 +29,7 @@
 #include "control/node/config.hpp"
 #include "control/services/frontends.hpp"
 #include "control/services/maglev.hpp"
+#include "fastpath/service_table.hpp"
 
 namespace vxr::control::services {
 
@@ -37,6 +38,9 @@ struct compiler_config {
     std::vector<ip_addr> node_ips;  // where node ports are answered (both families)
     node_port_range node_ports;
     maglev_params maglev;
+    // Backends per frontend: beyond it the set is cut (sorted, so every node
+    // cuts the same), logged and counted: the workers' slots are 16 bits.
+    uint32_t max_backends = fastpath::k_max_pool_backends;
 };
 
 // The node config's `services` section as compiler settings, checked the way
