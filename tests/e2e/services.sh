@@ -25,7 +25,12 @@
 # the underlay (outside the cluster): Service web-np's NodePort with
 # externalTrafficPolicy Cluster (both nodes' backends, source translated)
 # and Local (node A's backend only, the client's address kept), and its
-# external IP; a Pod's hostPort.
+# external IP; a Pod's hostPort. Service web-aff with sessionAffinity
+# ClientIP: each client keeps one backend per port. Path MTU discovery
+# through a Service: node A's host network sends full-size DF packets (TCP
+# and UDP) to cluster IPs whose backend (web-b2, MTU raised to the
+# uplink's) is on node B, and learns the tunnel MTU from node A's ICMP
+# fragmentation needed, quoted with the cluster IP.
 # usage: tests/e2e/services.sh   (root; prints "ok - NAME" / "not ok - NAME")
 #        env: TB_KEEP=1 keeps the scratch directory (logs, configs)
 set -euo pipefail
@@ -49,6 +54,9 @@ EXT_IP=198.18.0.100
 NP_PORT=30080         # Service web-np's nodePort
 NP_EXTERNAL_IP=198.18.0.50
 HOST_PORT=8888        # web-a1's Pod: hostPort 8888 -> containerPort 8080
+AFF_IP=10.96.0.40      # Service web-aff: sessionAffinity ClientIP
+PMTU_TCP_IP=10.96.0.50  # Services big-tcp / big-udp: web-b2 only, whose MTU is
+PMTU_UDP_IP=10.96.0.51  # raised above the tunnel's (path MTU discovery)
 CLIENT_A_IP=10.244.1.10
 CLIENT_B_IP=10.244.2.10
 WEB_B2_IP=10.244.2.3
@@ -373,6 +381,40 @@ host_port_ok() {
   [[ "$src" == "$CLIENT_A_IP $EXT_IP " ]] || { echo "want $CLIENT_A_IP and $EXT_IP"; return 1; }
 }
 
+# affinity_one NS: 20 curls and 20 UDP queries from NS to AFF_IP, each a new
+# connection from a new source port: every answer, for each port, comes from
+# one and the same backend (sessionAffinity ClientIP; without it they spread,
+# as cases 1-3 show for Service web).
+affinity_one() {
+  local ns=$1 i names="" name out body=$TB_TMP/aff.$BASHPID
+  for ((i = 0; i < 20; i++)); do
+    ip netns exec "$ns" curl -sS --connect-timeout 2 --max-time 4 -o "$body" "http://$AFF_IP/" 2>&1 || { echo "request $i failed"; return 1; }
+    name=$(head -n 1 "$body" | sed -n 's/^backend //p')
+    [[ -n "$name" ]] || { echo "request $i: not a backend's page"; return 1; }
+    names+="$name"$'\n'
+  done
+  rm -f "$body"
+  echo "20 curls from $ns to $AFF_IP:80:" $(sort <<<"${names%$'\n'}" | uniq -c)
+  (($(sort -u <<<"${names%$'\n'}" | wc -l) == 1)) || { echo "answered by more than one backend"; return 1; }
+  out=$(ip netns exec "$ns" python3 "$SVC_PODS" udp-query "$AFF_IP" 53 20) || { echo "udp-query failed: $out"; return 1; }
+  echo "20 UDP queries from $ns to $AFF_IP:53:" $(awk '{print $2}' <<<"$out" | sort | uniq -c)
+  if grep -q ERROR <<<"$out"; then echo "$out" | grep ERROR; return 1; fi
+  (($(awk '{print $2}' <<<"$out" | sort -u | wc -l) == 1)) || { echo "answered by more than one backend"; return 1; }
+}
+
+# link_mtu NS IFACE
+link_mtu() { ip -n "$1" -o link show dev "$2" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p'; }
+
+# pmtu_tcp LINES SIZE MTU: node A's host network sends LINES lines of SIZE
+# bytes to PMTU_TCP_IP:8081 (web-b2 on node B); every line comes back from
+# web-b2 and the host's socket has path MTU MTU for the cluster IP.
+pmtu_tcp() {
+  local out
+  out=$(ip netns exec "$TB_NS_A" timeout 30 python3 "$SVC_PODS" pmtu-tcp "$PMTU_TCP_IP" 8081 "$1" "$2") || { echo "$out"; return 1; }
+  echo "$out"
+  [[ "$out" == "BACKEND web-b2 MTU $3" ]] || { echo "want BACKEND web-b2 MTU $3"; return 1; }
+}
+
 # --- diagnostics ---------------------------------------------------------------
 # What both nodes say about Services, printed under a failed case. The
 # Services commands are printed when this build has them.
@@ -621,6 +663,42 @@ main() {
   fx_object pods '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-a1","namespace":"default","uid":"0b7c5f0e-2222-4c1e-9c55-000000000001","labels":{"app":"web"}},"spec":{"nodeName":"node-a","containers":[{"name":"web","image":"python","ports":[{"name":"http","containerPort":8080,"hostPort":'$HOST_PORT',"protocol":"TCP"}]}]},"status":{"phase":"Running","podIP":"'"${POD_IP[web-a1]}"'","podIPs":[{"ip":"'"${POD_IP[web-a1]}"'"}]}}'
   svc_check "13: hostPort $TB_NODE_IP_A:$HOST_PORT -> web-a1:8080, from outside and from a pod of node A, client addresses kept" \
     within 15 host_port_ok || true
+
+  # 14: sessionAffinity ClientIP: a client keeps its backend, per port.
+  local web_ports='[{"name":"http","protocol":"TCP","port":80,"targetPort":8080},{"name":"dns","protocol":"UDP","port":53,"targetPort":5353}]'
+  local web_slice_ports='[{"name":"http","protocol":"TCP","port":8080},{"name":"dns","protocol":"UDP","port":5353}]'
+  fx_object services "$(k8s_service_json web-aff "$AFF_IP" "$web_ports" \
+    '{"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":10800}}}')"
+  fx_object endpointslices "$(k8s_slice_json web-aff web-aff-8c2vd "$web_slice_ports" \
+    "${POD_IP[web-a1]}/node-a/web-a1" "${POD_IP[web-a2]}/node-a/web-a2" "${POD_IP[web-b1]}/node-b/web-b1")"
+  svc_check "14: sessionAffinity ClientIP: 20 curls and 20 UDP queries from client-a (node-a, 2 workers) to $AFF_IP each get one backend" \
+    within 15 affinity_one "$NS_CA" || true
+  svc_check "14: sessionAffinity ClientIP: the same from client-b (node-b)" \
+    within 15 affinity_one "$NS_CB" || true
+
+  # 15: path MTU discovery through a Service. web-b2's MTU goes up to the
+  # uplink's; node A's host network (MTU of the host port: the uplink's)
+  # sends full-size DF packets to its cluster IPs; node A's vxrouted answers
+  # with fragmentation needed for the tunnel MTU, the quoted header
+  # translated back to the cluster IP, so the host's kernel finds the socket
+  # and the route.
+  ip -n "$NS_B2" link set dev eth0 mtu "$(link_mtu "$TB_NS_B" "$TB_UPLINK_B")"  # the uplink's
+  fx_object services "$(k8s_service_json big-tcp "$PMTU_TCP_IP" '[{"name":"echo","protocol":"TCP","port":8081,"targetPort":8081}]')"
+  fx_object endpointslices "$(k8s_slice_json big-tcp big-tcp-4kx9q '[{"name":"echo","protocol":"TCP","port":8081}]' "$WEB_B2_IP/node-b/web-b2")"
+  fx_object services "$(k8s_service_json big-udp "$PMTU_UDP_IP" '[{"name":"dns","protocol":"UDP","port":53,"targetPort":5353}]')"
+  fx_object endpointslices "$(k8s_slice_json big-udp big-udp-7rm2c '[{"name":"dns","protocol":"UDP","port":5353}]' "$WEB_B2_IP/node-b/web-b2")"
+  svc_check "15: Service big-udp programmed: node A's host network gets web-b2's answer from $PMTU_UDP_IP:53 within 15 s" \
+    within 15 udp_answers "$TB_NS_A" "$PMTU_UDP_IP" 53 web-b2 || true
+  local uplink_mtu pod_mtu
+  uplink_mtu=$(link_mtu "$TB_NS_B" "$TB_UPLINK_B") pod_mtu=$(link_mtu "$NS_CA" eth0)
+  svc_check "15: Service big-tcp programmed: a line echoed from node A's host network via $PMTU_TCP_IP:8081 by web-b2 within 15 s" \
+    within 15 pmtu_tcp 1 10 "$uplink_mtu" || true
+  # Both ends offer an MSS for the uplink's MTU, which the tunnel cannot
+  # carry: the transfer completes only if the host learns the path MTU.
+  svc_check "15: PMTUD through a Service, TCP: 800 KB echoed from node A's host network via $PMTU_TCP_IP:8081 by web-b2, the host's path MTU for it now $pod_mtu" \
+    pmtu_tcp 200 4000 "$pod_mtu" || true
+  svc_check "15: PMTUD through a Service, UDP: a full-size DF datagram to $PMTU_UDP_IP:53 teaches node A's kernel the tunnel MTU for the cluster IP" \
+    ip netns exec "$TB_NS_A" python3 "$SVC_PODS" pmtu-udp "$PMTU_UDP_IP" 53 "$pod_mtu" || true
 
   tb_check "9: node-a's two workers both translated flows and replies (one shared conntrack table)" \
     both_workers_translated || true

@@ -20,12 +20,24 @@
                                  socket; exits 0 if the kernel reports ECONNREFUSED (an
                                  ICMP port unreachable came back) within 2 s, 1 otherwise
                                  (says what happened instead)
+  pmtu-udp IP PORT MTU           a connected UDP socket with DF (IP_PMTUDISC_DO) sends one
+                                 datagram filling the route's MTU; exits 0 once the kernel
+                                 has learnt path MTU MTU for IP from an ICMP fragmentation
+                                 needed (the next such send fails with EMSGSIZE, IP_MTU is
+                                 MTU) within 3 s; 1 if the route's MTU was not above MTU to
+                                 begin with, or nothing was learnt
+  pmtu-tcp IP PORT LINES SIZE    one TCP connection to an echo-server: LINES lines of SIZE
+                                 bytes each, all sent at once, must all come back in order
+                                 within 15 s; prints the backend and the socket's IP_MTU
+                                 ("BACKEND <name> MTU <n>")
 """
 
+import errno
 import os
 import socket
 import socketserver
 import sys
+import threading
 import time
 
 
@@ -130,9 +142,60 @@ def refused(proto, ip, port):
     sys.exit("%s %s:%s: got an answer %r, expected port unreachable" % (proto, ip, port, data))
 
 
+IP_MTU_DISCOVER, IP_PMTUDISC_DO, IP_MTU = 10, 2, 14  # <linux/in.h>; not all in Python's socket module
+
+
+def pmtu_udp(ip, port, mtu):
+    mtu = int(mtu)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+    s.connect((ip, int(port)))
+    first = s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+    if first <= mtu:
+        sys.exit("the route to %s has MTU %d before any ICMP error: nothing for path MTU discovery to find" % (ip, first))
+    payload = b"x" * (first - 28)
+    s.send(payload)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            s.send(payload)
+        except OSError as e:
+            if e.errno != errno.EMSGSIZE:
+                sys.exit("send of %d bytes to %s:%s: %s" % (len(payload), ip, port, e))
+            got = s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+            if got != mtu:
+                sys.exit("path MTU to %s: learnt %d, want %d" % (ip, got, mtu))
+            print("path MTU to %s: %d at first, %d learnt from ICMP fragmentation needed" % (ip, first, got))
+            return
+    sys.exit("no ICMP fragmentation needed reached the socket within 3 s: path MTU to %s still %d"
+             % (ip, s.getsockopt(socket.IPPROTO_IP, IP_MTU)))
+
+
+def pmtu_tcp(ip, port, lines, size):
+    lines, size = int(lines), int(size)
+    s = socket.create_connection((ip, int(port)), timeout=15)
+    sent = [b"%06d %s\n" % (i, b"y" * (size - 8)) for i in range(lines)]
+    # Sent from a thread while this one reads: the echoes would otherwise
+    # fill both directions' buffers and stop both ends.
+    threading.Thread(target=s.sendall, args=(b"".join(sent),), daemon=True).start()
+    f = s.makefile("rb")
+    backend = None
+    for i, want in enumerate(sent):
+        try:
+            line = f.readline()
+        except OSError as e:
+            sys.exit("line %d of %d: %s (path MTU %d)" % (i, lines, e, s.getsockopt(socket.IPPROTO_IP, IP_MTU)))
+        who, _, rest = line.partition(b" ")
+        if rest != want:
+            sys.exit("line %d of %d: %d bytes back, want %d" % (i, lines, len(rest), len(want)))
+        backend = backend or who.decode()
+    print("BACKEND %s MTU %d" % (backend, s.getsockopt(socket.IPPROTO_IP, IP_MTU)), flush=True)
+
+
 def main():
     cmds = {"echo-server": (echo_server, 2), "hold": (hold, 3), "udp-server": (udp_server, 2), "udp-query": (udp_query, 3),
-            "refused": (refused, 3)}
+            "refused": (refused, 3), "pmtu-udp": (pmtu_udp, 3), "pmtu-tcp": (pmtu_tcp, 4)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) - 2 != cmds[sys.argv[1]][1]:
         sys.exit(__doc__)
     fn, _ = cmds[sys.argv[1]]
