@@ -8,7 +8,10 @@
 // Network configuration (stdin): {"cniVersion":..,"name":..,"type":"vxroute-cni",
 //   "socket":"/run/vxroute/vxrouted.sock", "kind":"kernel"|"vhost",
 //   "sharedDir":"/var/lib/cni/usrspcni", "timeoutMs":30000}
-// Per pod, CNI_ARGS "VXROUTE_KIND=vhost" overrides "kind".
+// Per pod, CNI_ARGS "VXROUTE_KIND=vhost" overrides "kind". With
+// "capabilities": {"portMappings": true} in the conflist, the runtime adds
+// "runtimeConfig": {"portMappings": [...]}: checked here, mapped by vxrouted
+// (hostPort frontends; refused when its Services are off).
 // Exit status 0 on success; 1 with a CNI error object on stdout otherwise.
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +63,11 @@ std::string request(const char* cmd, const cni::env& e, const std::string& kind,
     // 64-character ID would push the socket past sun_path's 108 bytes.
     kv("shared_dir", c.shared_dir + "/" + e.container_id.substr(0, 12));
     if (c.prev_ip) kv("ip", c.prev_ip->str());
+    if (!c.port_mappings.empty()) {
+        w.Key("port_mappings");
+        cni::write_port_mappings(w, c.port_mappings);
+    }
+    if (const std::string pod = cni::k8s_pod_of(e); !pod.empty()) kv("k8s_pod", pod);
     w.EndObject();
     return std::string(sb.GetString(), sb.GetSize());
 }

@@ -20,6 +20,7 @@
 
 #include "common/log.hpp"
 #include "control/admin/admin.hpp"
+#include "control/cni/cni.hpp"
 #include "control/ops/commands.hpp"
 #include "control/node/config.hpp"
 #include "control/node/k8s_bridge.hpp"
@@ -234,6 +235,7 @@ int main(int argc, char** argv) {
         vxr::control::metrics_service metrics(router, dp);
         std::unique_ptr<vxr::control::k8s_bridge> k8s;  // peers from the API server, when configured
         std::unique_ptr<vxr::control::services::service_proxy> services;  // when enabled
+        std::unique_ptr<vxr::control::cni::port_mapping_table> port_maps;  // CNI pods' hostPorts
         auto enable_services = [&]() -> vxr::result<void> {
             if (!cfg->services.enabled) return {};
             auto sv = start_services(*cfg, dp, router);
@@ -263,6 +265,9 @@ int main(int argc, char** argv) {
             else if (services) services->attach(*k8s->cache());
         }
         if (rc == 0) {
+            // After the router restored its pods: their saved port mappings.
+            port_maps = vxr::control::make_port_mapping_table(*cfg, services.get());
+            port_maps->restore(router);
             vxr::control::register_telemetry(dp);
             metrics.set_k8s(k8s.get());
             metrics.set_services(services.get());
@@ -279,7 +284,8 @@ int main(int argc, char** argv) {
                 // a loop period later).
                 admin.poll(metrics.timeout_ms(k_poll_ms),
                            [&](const std::string& req) {
-                               return vxr::control::handle_command(router, k8s.get(), services.get(), req);
+                               return vxr::control::handle_command(router, k8s.get(), services.get(), port_maps.get(),
+                                                                       req);
                            },
                            {metrics.poll_fd(), k8s ? k8s->wake_fd() : -1});
                 metrics.poll();

@@ -270,6 +270,8 @@ def main():
     check(f"the CNI plugin's socket {cni_sock} is under a hostPath shared with the node",
           any(cni_sock.startswith(p + "/") and host_mounts[p] == p for p in host_mounts if host_mounts[p]),
           f"mounts {host_mounts}")
+    check("the CNI conflist declares the portMappings capability (hostPorts reach vxroute-cni)",
+          conflist["plugins"][0].get("capabilities") == {"portMappings": True}, f"{conflist['plugins'][0]}")
     images = {c.get("image") for _, c in all_c}
     check("every container runs the same image", len(images) == 1, f"{images}")
 

@@ -6,12 +6,14 @@
 # result per cniVersion; ping between CNI pods on two nodes; idempotent DEL;
 # DEL after a failed ADD; 50 pods added and deleted concurrently leaving
 # pods, ports, interfaces, sockets and addresses as they were; IPAM across a
-# vxrouted restart; CIDR exhaustion; malformed configs/environments and a
-# down vxrouted answered with the CNI error codes. Prints the median time per
-# ADD and DEL over 100 rounds as "#" lines.
+# vxrouted restart; portMappings (refused with Services off, then a
+# hostPort answered from a pod, across a restart, gone after DEL); CIDR
+# exhaustion; malformed configs/environments and a down vxrouted answered
+# with the CNI error codes. Prints the median time per ADD and DEL over 100
+# rounds as "#" lines.
 # usage: tests/e2e/cni.sh     (root, hugepages; prints "ok - NAME" / "not ok - NAME")
 set -euo pipefail
-[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lib/testbed.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/testbed.sh"
@@ -22,6 +24,7 @@ CONCURRENT=${VXR_CNI_CONCURRENT:-50}   # split over both nodes (RTE_MAX_ETHPORTS
 ROUNDS=${VXR_CNI_ROUNDS:-100}
 SHARED=""                              # sharedDir of the configs
 TESTPMD_PID=""
+PM_HTTP_PID=""                         # the portMappings pod's HTTP server
 RESTARTS=0
 
 # --- helpers -------------------------------------------------------------------
@@ -113,6 +116,7 @@ stop_testpmd() {
 
 cleanup() {
   stop_testpmd
+  [[ -n "$PM_HTTP_PID" ]] && { kill "$PM_HTTP_PID" 2>/dev/null || true; wait "$PM_HTTP_PID" 2>/dev/null || true; PM_HTTP_PID=""; }
   tb_down
 }
 
@@ -383,6 +387,67 @@ main() {
   else
     tb_not_ok "CHECK restored pods after the restart" "${out:0:300}"
   fi
+
+  # --- portMappings (hostPort) ------------------------------------------------------------------
+  # Refused while node A's Services are off; then, with them on, a pod's
+  # hostPort answered on node A's address from another pod of node A (the
+  # client's address kept), across a restart, and gone after DEL.
+  local pmconf=$TB_TMP/a-pm.conf badpm=$TB_TMP/a-badpm.conf nsp1 p1 hp=18080 pmlog=$TB_TMP/pm-http.log
+  conf "$pmconf" "$TB_SOCK_A" 1.0.0 '"runtimeConfig":{"portMappings":[{"hostPort":'$hp',"containerPort":8080,"protocol":"TCP","hostIP":""}]}'
+  conf "$badpm" "$TB_SOCK_A" 1.0.0 '"runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":8080}]}'
+  pod_ns p1 && nsp1=$NS
+  p1=$(cid p1)
+  expect_error "ADD with a portMappings hostPort 0 -> 7" 7 cni "$badpm" ADD "$p1" "$(nspath "$nsp1")" eth0
+  expect_error "ADD with portMappings while vxrouted's Services are off -> 100" 100 cni "$pmconf" ADD "$p1" "$(nspath "$nsp1")" eth0
+  cni "$pmconf" DEL "$p1" "$(nspath "$nsp1")" eth0 >/dev/null || true
+  # pm_get NS: HTTP status of node A's hostPort seen from NS, retried for 5 s.
+  pm_get() {
+    local t
+    for ((t = 0; t < 20; t++)); do
+      ip netns exec "$1" python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).status)' \
+        "http://$TB_NODE_IP_A:$hp/" 2>/dev/null && return 0
+      sleep 0.25
+    done
+    return 1
+  }
+  tb_config_set "$TB_TMP/node-a.json" services='{"enabled": true, "conntrack": {"max_entries": 4096}}'
+  if restart_router a; then
+    tb_ok "vxrouted node A restarted with Services on"
+  else
+    tb_not_ok "vxrouted node A restarted with Services on"
+  fi
+  if out=$(cni "$pmconf" ADD "$p1" "$(nspath "$nsp1")" eth0 "K8S_POD_NAMESPACE=default;K8S_POD_NAME=p1"); then
+    tb_ok "ADD with portMappings ($hp/tcp -> 8080) with Services on"
+  else
+    tb_not_ok "ADD with portMappings with Services on" "${out:0:300}"
+  fi
+  ip netns exec "$nsp1" python3 -m http.server 8080 --bind 0.0.0.0 >"$pmlog" 2>&1 &
+  PM_HTTP_PID=$!
+  if [[ "$(pm_get "$nsr1")" == 200 ]] && grep -q "^$ipr1 " "$pmlog"; then
+    tb_ok "hostPort $TB_NODE_IP_A:$hp answered by the pod, from a pod of node A whose address ($ipr1) it sees"
+  else
+    tb_not_ok "hostPort $TB_NODE_IP_A:$hp answered by the pod" "server log: $(tail -n 3 "$pmlog" | tr '\n' ' '); $(tb_ctl a show frontends 2>&1 | grep -i -m 3 "$hp")"
+  fi
+  if out=$(cni "$pmconf" CHECK "$p1" "$(nspath "$nsp1")" eth0) && [[ -z "$out" ]]; then
+    tb_ok "CHECK with the same portMappings: ok"
+  else
+    tb_not_ok "CHECK with the same portMappings" "${out:0:300}"
+  fi
+  expect_error "CHECK without the portMappings the pod has -> 102" 102 cni "$CA" CHECK "$p1" "$(nspath "$nsp1")" eth0
+  if restart_router a && out=$(cni "$pmconf" CHECK "$p1" "$(nspath "$nsp1")" eth0) && [[ "$(pm_get "$nsr1")" == 200 ]]; then
+    tb_ok "portMappings survive a vxrouted restart (CHECK ok, hostPort answered)"
+  else
+    tb_not_ok "portMappings survive a vxrouted restart" "${out:0:300}; $(tail -n 2 "$pmlog" | tr '\n' ' ')"
+  fi
+  cni "$pmconf" DEL "$p1" "$(nspath "$nsp1")" eth0 >/dev/null || true
+  if ! tb_ctl a show frontends 2>&1 | grep -q ":$hp/"; then
+    tb_ok "DEL removes the hostPort frontend"
+  else
+    tb_not_ok "DEL removes the hostPort frontend" "$(tb_ctl a show frontends 2>&1 | grep -m 2 ":$hp/")"
+  fi
+  kill "$PM_HTTP_PID" 2>/dev/null || true
+  wait "$PM_HTTP_PID" 2>/dev/null || true
+  PM_HTTP_PID=""
 
   # --- timing: 100 ADD/DEL rounds --------------------------------------------------------------
   local nst addt=() delt=() t1 t2 t3 tfail=0

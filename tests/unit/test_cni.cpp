@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "control/cni/cni.hpp"
 
@@ -254,4 +258,122 @@ TEST(CniIpam, SmallCidrs) {
     EXPECT_EQ(cni::allocate_ip(c30, {}), ip("10.0.0.6"));
     EXPECT_FALSE(cni::allocate_ip(c30, {ip("10.0.0.6")}));
     EXPECT_FALSE(cni::allocate_ip(*ipv4_prefix::parse("10.0.0.4/31"), {}));
+}
+
+// runtimeConfig.portMappings (the "portMappings" capability).
+namespace {
+
+std::string conf_with(const std::string& runtime_config) {
+    return R"({"cniVersion":"1.0.0","name":"vxroute","type":"vxroute-cni","runtimeConfig":)" + runtime_config + "}";
+}
+
+}  // namespace
+
+TEST(CniPortMappings, ParsedWithDefaults) {
+    cni::net_conf c;
+    auto f = cni::parse_net_conf(
+        conf_with(R"({"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""},
+                                      {"hostPort":53,"containerPort":5353,"protocol":"UDP","hostIP":"192.168.1.10"},
+                                      {"hostPort":9000,"containerPort":9000},
+                                      {"hostPort":3868,"containerPort":3868,"protocol":"Sctp","hostIP":"fd00::1"},
+                                      {"hostPort":8081,"containerPort":81,"hostIP":"0.0.0.0"},
+                                      {"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""}]})"),
+        c);
+    ASSERT_FALSE(f) << f->msg;
+    ASSERT_EQ(c.port_mappings.size(), 5u) << "the repeated entry is one mapping";
+    EXPECT_EQ(c.port_mappings[0].host_port, 8080);
+    EXPECT_EQ(c.port_mappings[0].container_port, 80);
+    EXPECT_EQ(c.port_mappings[0].protocol, vxr::control::k8s::l4_protocol::tcp);
+    EXPECT_FALSE(c.port_mappings[0].host_ip);
+    EXPECT_EQ(c.port_mappings[1].protocol, vxr::control::k8s::l4_protocol::udp) << "case-insensitive";
+    EXPECT_EQ(c.port_mappings[1].host_ip->str(), "192.168.1.10");
+    EXPECT_EQ(c.port_mappings[2].protocol, vxr::control::k8s::l4_protocol::tcp) << "tcp by default";
+    EXPECT_EQ(c.port_mappings[3].protocol, vxr::control::k8s::l4_protocol::sctp);
+    EXPECT_TRUE(c.port_mappings[3].host_ip->is_v6());
+    EXPECT_FALSE(c.port_mappings[4].host_ip) << "0.0.0.0 is every address, as empty";
+    EXPECT_EQ(cni::describe_port_mappings(c.port_mappings),
+              "8080/tcp -> 80, 192.168.1.10:53/udp -> 5353, 9000/tcp -> 9000, [fd00::1]:3868/sctp -> 3868, "
+              "8081/tcp -> 81");
+
+    cni::net_conf none;
+    ASSERT_FALSE(cni::parse_net_conf(conf_with(R"({"bandwidth":{}})"), none));
+    EXPECT_TRUE(none.port_mappings.empty());
+    ASSERT_FALSE(cni::parse_net_conf(conf_with(R"({"portMappings":[]})"), none));
+    EXPECT_TRUE(none.port_mappings.empty());
+}
+
+TEST(CniPortMappings, BadEntriesNameTheField) {
+    struct tc {
+        const char* runtime_config;
+        const char* msg;
+    } cases[] = {
+        {R"([])", "network configuration: \"runtimeConfig\" must be an object"},
+        {R"({"portMappings":{}})", "network configuration: runtimeConfig.portMappings: must be an array"},
+        {R"({"portMappings":[7]})", "runtimeConfig.portMappings[0]: must be an object"},
+        {R"({"portMappings":[{"containerPort":80}]})", "runtimeConfig.portMappings[0].hostPort: is required"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":80},{"hostPort":0,"containerPort":80}]})",
+         "runtimeConfig.portMappings[1].hostPort: 0 is not a port number (1-65535)"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":65536}]})",
+         "runtimeConfig.portMappings[0].containerPort: 65536 is not a port number (1-65535)"},
+        {R"({"portMappings":[{"hostPort":"8080","containerPort":80}]})",
+         "runtimeConfig.portMappings[0].hostPort: must be an integer"},
+        {R"({"portMappings":[{"hostPort":8080.5,"containerPort":80}]})",
+         "runtimeConfig.portMappings[0].hostPort: must be an integer"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"icmp"}]})",
+         "runtimeConfig.portMappings[0].protocol: \"icmp\" is not tcp, udp or sctp"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":6}]})",
+         "runtimeConfig.portMappings[0].protocol: must be a string"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":80,"hostIP":"node-a"}]})",
+         "runtimeConfig.portMappings[0].hostIP: \"node-a\" is not an IPv4 or IPv6 address"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":80,"hostIP":"10.0.0.0/8"}]})",
+         "runtimeConfig.portMappings[0].hostIP: \"10.0.0.0/8\" is not an IPv4 or IPv6 address"},
+        {R"({"portMappings":[{"hostPort":8080,"containerPort":80},{"hostPort":8080,"containerPort":81,"protocol":"TCP"}]})",
+         "runtimeConfig.portMappings[1]: hostPort 8080/tcp -> 81 is also mapped to containerPort 80"},
+    };
+    for (const auto& t : cases) {
+        cni::net_conf c;
+        auto f = cni::parse_net_conf(conf_with(t.runtime_config), c);
+        ASSERT_TRUE(f) << t.runtime_config;
+        EXPECT_EQ(f->code, cni::k_err_invalid_config) << t.runtime_config;
+        EXPECT_NE(f->msg.find(t.msg), std::string::npos) << t.runtime_config << ": " << f->msg;
+    }
+    cni::net_conf ok;
+    EXPECT_FALSE(cni::parse_net_conf(
+        conf_with(R"({"portMappings":[{"hostPort":8080,"containerPort":80},{"hostPort":8080,"containerPort":80,"protocol":"udp"},
+                                      {"hostPort":8080,"containerPort":81,"hostIP":"192.168.1.10"}]})"),
+        ok))
+        << "another protocol or hostIP is another claim";
+}
+
+// What the plugin forwards and vxrouted saves reads back the same.
+TEST(CniPortMappings, JsonRoundTripAndComparison) {
+    cni::net_conf c;
+    ASSERT_FALSE(cni::parse_net_conf(
+        conf_with(R"({"portMappings":[{"hostPort":8080,"containerPort":80},
+                                      {"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"fd00::1"}]})"),
+        c));
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    cni::write_port_mappings(w, c.port_mappings);
+    EXPECT_STREQ(sb.GetString(), R"([{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""},)"
+                                 R"({"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"fd00::1"}])");
+    auto d = parse(sb.GetString());
+    std::vector<vxr::control::k8s::pod_port> back;
+    ASSERT_FALSE(cni::parse_port_mappings(d, "port_mappings", back));
+    EXPECT_TRUE(cni::same_port_mappings(back, c.port_mappings));
+    std::reverse(back.begin(), back.end());
+    EXPECT_TRUE(cni::same_port_mappings(back, c.port_mappings)) << "order does not matter";
+    back[0].container_port = 54;
+    EXPECT_FALSE(cni::same_port_mappings(back, c.port_mappings));
+    back.pop_back();
+    EXPECT_FALSE(cni::same_port_mappings(back, c.port_mappings));
+}
+
+TEST(CniPortMappings, KubernetesPodFromArgs) {
+    cni::env e;
+    EXPECT_EQ(cni::k8s_pod_of(e), "");
+    e.args["K8S_POD_NAME"] = "web-0";
+    EXPECT_EQ(cni::k8s_pod_of(e), "") << "a name without namespace";
+    e.args["K8S_POD_NAMESPACE"] = "shop";
+    EXPECT_EQ(cni::k8s_pod_of(e), "shop/web-0");
 }

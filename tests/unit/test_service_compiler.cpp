@@ -473,6 +473,90 @@ TEST_F(svc_compiler, host_ports_follow_the_node_name) {
     EXPECT_TRUE(get("192.168.1.10", 7000));
 }
 
+// CNI portMappings (no port names): registered by vxrouted's pod name.
+pod_port pm(uint16_t host, uint16_t container, l4_protocol proto = l4_protocol::tcp, const char* host_ip = nullptr) {
+    pod_port p = hp(host, container, proto, host_ip);
+    p.name.clear();
+    return p;
+}
+
+TEST_F(svc_compiler, cni_port_mappings_add_and_remove) {
+    sc.upsert_cni_pod("cni-abc-eth0-1", "default/web", ip("10.244.1.9"),
+                      {pm(8080, 80), pm(5353, 53, l4_protocol::udp, "192.168.1.10")});
+    auto d = sc.commit();
+    EXPECT_EQ(d.added.size(), 2u) << "empty hostIP: the node address of the pod IP's family only";
+    auto f = get("192.168.1.10", 8080);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->kind, frontend_kind::host_port);
+    EXPECT_EQ(f->service, "default/web");
+    EXPECT_EQ(keys(f->backends), strings{"10.244.1.9:80"});
+    EXPECT_TRUE(f->external_local) << "the client's address is kept";
+    EXPECT_TRUE(get("192.168.1.10", 5353, l4_protocol::udp));
+    EXPECT_FALSE(get("fd00:1::10", 8080));
+
+    sc.upsert_cni_pod("cni-abc-eth0-1", "default/web", ip("10.244.1.9"), {pm(8080, 8080)});
+    d = sc.commit();
+    EXPECT_EQ(d.changed.size(), 1u);
+    EXPECT_EQ(d.removed.size(), 1u);
+    EXPECT_EQ(keys(get("192.168.1.10", 8080)->backends), strings{"10.244.1.9:8080"});
+
+    sc.remove_cni_pod("cni-abc-eth0-1");
+    d = sc.commit();
+    EXPECT_EQ(d.removed.size(), 1u);
+    EXPECT_EQ(sc.stats().frontends, 0u);
+    sc.upsert_cni_pod("cni-x-eth0-2", "", ip("10.244.1.3"), {pm(9000, 90)});
+    sc.commit();
+    ASSERT_TRUE(get("192.168.1.10", 9000));
+    EXPECT_EQ(get("192.168.1.10", 9000)->service, "cni-x-eth0-2") << "no Kubernetes name: the pod's own";
+    sc.upsert_cni_pod("cni-x-eth0-2", "", ip("10.244.1.3"), {});
+    sc.commit();
+    EXPECT_FALSE(get("192.168.1.10", 9000)) << "no mappings left: removed";
+    EXPECT_EQ(sc.stats().conflicts, 0u);
+}
+
+// kubelet gives the Pod spec's hostPorts as portMappings, and the watch
+// cache has the same Pod: one frontend, no conflict, whichever comes first.
+TEST_F(svc_compiler, cni_and_pod_spec_give_one_mapping) {
+    sc.upsert_cni_pod("cni-abc-eth0-1", "default/web", ip("10.244.1.7"), {pm(8080, 80)});
+    sc.commit();
+    auto first = get("192.168.1.10", 8080);
+    ASSERT_TRUE(first);
+    sc.upsert(std::make_shared<const pod>(host_port_pod("web", k_node, {hp(8080, 80)})));
+    auto d = sc.commit();
+    EXPECT_TRUE(d.added.empty() && d.changed.empty() && d.removed.empty())
+        << "the Pod's claim repeats the published one";
+    EXPECT_EQ(sc.stats().conflicts, 0u);
+    EXPECT_EQ(sc.stats().frontends, 1u);
+    sc.remove_cni_pod("cni-abc-eth0-1");
+    d = sc.commit();
+    ASSERT_TRUE(get("192.168.1.10", 8080)) << "the Pod spec's claim holds it on";
+    EXPECT_EQ(keys(get("192.168.1.10", 8080)->backends), strings{"10.244.1.7:80"});
+    EXPECT_TRUE(d.removed.empty());
+    sc.upsert_cni_pod("cni-abc-eth0-1", "default/web", ip("10.244.1.7"), {pm(8080, 80)});
+    sc.commit();
+    EXPECT_EQ(sc.stats().conflicts, 0u);
+}
+
+// Two pods on one hostIP:hostPort/protocol: resolved as for Pods, the lowest
+// key wins, the other is counted and takes over when the first goes.
+TEST_F(svc_compiler, cni_pods_claiming_one_host_port_conflict) {
+    sc.upsert_cni_pod("cni-aaa-eth0-1", "default/a", ip("10.244.1.2"), {pm(8080, 80)});
+    sc.upsert_cni_pod("cni-bbb-eth0-1", "default/b", ip("10.244.1.3"), {pm(8080, 80)});
+    sc.upsert(std::make_shared<const pod>(host_port_pod("b", k_node, {hp(8080, 80)}, {"10.244.1.3"})));
+    sc.commit();
+    ASSERT_TRUE(get("192.168.1.10", 8080));
+    EXPECT_EQ(keys(get("192.168.1.10", 8080)->backends), strings{"10.244.1.2:80"});
+    EXPECT_EQ(sc.stats().conflicts, 1u) << "b's two claims are one mapping, and it lost";
+    sc.remove_cni_pod("cni-aaa-eth0-1");
+    sc.commit();
+    EXPECT_EQ(keys(get("192.168.1.10", 8080)->backends), strings{"10.244.1.3:80"});
+    EXPECT_EQ(sc.stats().conflicts, 1u);
+    // Different protocol or hostIP: no conflict.
+    sc.upsert_cni_pod("cni-ccc-eth0-1", "default/c", ip("10.244.1.4"), {pm(8080, 80, l4_protocol::udp)});
+    sc.commit();
+    EXPECT_EQ(sc.stats().conflicts, 1u);
+}
+
 TEST(svc_maglev, every_node_builds_the_same_table) {
     std::vector<std::vector<uint32_t>> tables;
     for (const char* node : {"node-a", "node-b", "node-c"}) {

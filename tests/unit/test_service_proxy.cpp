@@ -6,8 +6,16 @@
 
 #include <arpa/inet.h>
 
-#include <memory>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "control/cni/cni.hpp"
+#include "control/node/config.hpp"
+#include "control/ops/commands.hpp"
 #include "control/services/service_proxy.hpp"
 #include "eal_env.hpp"
 #include "fastpath/dataplane.hpp"
@@ -238,6 +246,128 @@ TEST_F(proxy, a_range_holding_the_node_also_admits_the_address_itself) {
     add(fenced_lb({"192.168.2.0/24"}));
     commit();
     EXPECT_EQ(ranges_of(*published->find(key("198.51.100.1", 80))), std::vector<std::string>{"192.168.2.0/24"});
+}
+
+}  // namespace
+}  // namespace vxr::control::services
+
+// CNI portMappings: vxrouted's table hands them to the proxy's compiler
+// (make_port_mapping_table, as vxrouted wires it) and saves them.
+namespace vxr::control::services {
+namespace {
+
+struct cni_ports : proxy {
+    void SetUp() override {
+        proxy::SetUp();
+        char tmpl[] = "/tmp/vxr-portmap-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        cfg.state_dir = tmpl;
+        cfg.node_name = "node-a";
+    }
+    void TearDown() override { std::filesystem::remove_all(cfg.state_dir); }
+    static std::vector<k8s::pod_port> mappings(const char* json) {
+        rapidjson::Document d;
+        d.Parse(json);
+        std::vector<k8s::pod_port> out;
+        auto f = cni::parse_port_mappings(d, "port_mappings", out);
+        EXPECT_FALSE(f) << f->msg;
+        return out;
+    }
+    std::string saved() const {
+        std::ifstream in(cni::port_mapping_table::file_for(cfg));
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+    control::config cfg;
+};
+
+TEST_F(cni_ports, add_and_del_map_and_unmap_the_host_port) {
+    auto maps = make_port_mapping_table(cfg, sp.get());
+    ASSERT_TRUE(maps->enabled());
+    const auto m = mappings(R"([{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""}])");
+    EXPECT_FALSE(cni::refuse_unmapped(maps.get(), m));
+    maps->set("cni-0123-eth0-1", {*ipv4_addr::parse("10.244.1.9"), "default/web", m});
+    sp->poll();  // the table marked the proxy changed
+    ASSERT_TRUE(published);
+    const fastpath::svc_frontend* f = published->find(key("192.168.1.10", 8080));
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(f->all->backends.size(), 1u);
+    EXPECT_EQ(addr_of(f->all->backends[0]), "10.244.1.9:80");
+    EXPECT_EQ(sp->compiler().frontends().begin()->second->kind, frontend_kind::host_port);
+    EXPECT_FALSE(cni::check_port_mappings(maps.get(), "cni-0123-eth0-1", m));
+    auto bad = cni::check_port_mappings(maps.get(), "cni-0123-eth0-1", {});
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->code, cni::k_err_check_failed);
+    EXPECT_EQ(bad->msg, "pod cni-0123-eth0-1 has port mappings 8080/tcp -> 80, the runtime asks for none");
+    EXPECT_NE(saved().find(R"({"pod":"cni-0123-eth0-1","ip":"10.244.1.9","label":"default/web","port_mappings":[)"),
+              std::string::npos)
+        << saved();
+
+    maps->remove("cni-0123-eth0-1");
+    sp->poll();
+    EXPECT_EQ(published->find(key("192.168.1.10", 8080)), nullptr);
+    EXPECT_TRUE(sp->compiler().frontends().empty());
+    EXPECT_EQ(saved(), "");
+    EXPECT_TRUE(cni::check_port_mappings(maps.get(), "cni-0123-eth0-1", m)) << "gone";
+    EXPECT_FALSE(cni::check_port_mappings(maps.get(), "cni-0123-eth0-1", {}));
+}
+
+// A restart: the saved mappings of the pods the router restored come back.
+TEST_F(cni_ports, saved_mappings_come_back_for_restored_pods) {
+    const auto m = mappings(R"([{"hostPort":8080,"containerPort":80},{"hostPort":53,"containerPort":53,"protocol":"udp"}])");
+    {
+        auto maps = make_port_mapping_table(cfg, sp.get());
+        maps->set("cni-kept", {*ipv4_addr::parse("10.244.1.9"), "", m});
+        maps->set("cni-gone", {*ipv4_addr::parse("10.244.1.10"), "", mappings(R"([{"hostPort":9090,"containerPort":90}])")});
+        maps->set("cni-moved", {*ipv4_addr::parse("10.244.1.11"), "", mappings(R"([{"hostPort":7070,"containerPort":70}])")});
+    }
+    {
+        std::ofstream out(cni::port_mapping_table::file_for(cfg), std::ios::app);
+        out << "{not json\n";
+    }
+    auto r = service_proxy::create(test_compiler_config(), dp, [this](auto t) { published = t; });
+    ASSERT_TRUE(r) << r.err();
+    sp = std::move(*r);
+    auto maps = make_port_mapping_table(cfg, sp.get());
+    maps->restore([](const std::string& pod, ipv4_addr ip) {
+        return (pod == "cni-kept" && ip == *ipv4_addr::parse("10.244.1.9")) ||
+               (pod == "cni-moved" && ip == *ipv4_addr::parse("10.244.1.99"));
+    });
+    sp->poll();
+    EXPECT_EQ(maps->size(), 1u);
+    ASSERT_TRUE(maps->find("cni-kept"));
+    EXPECT_TRUE(cni::same_port_mappings(maps->find("cni-kept")->mappings, m));
+    EXPECT_NE(published->find(key("192.168.1.10", 8080)), nullptr);
+    EXPECT_NE(published->find(key("192.168.1.10", 53, 17)), nullptr);
+    EXPECT_EQ(published->find(key("192.168.1.10", 9090)), nullptr) << "its pod is gone";
+    EXPECT_EQ(published->find(key("192.168.1.10", 7070)), nullptr) << "its pod came back with another IP";
+    EXPECT_EQ(saved().find("cni-gone"), std::string::npos) << "the dropped ones are not saved again";
+}
+
+// Services off: an ADD with portMappings is refused (the runtime would
+// believe the hostPort works); without mappings nothing changes.
+TEST_F(cni_ports, services_off_refuses_port_mappings) {
+    auto maps = make_port_mapping_table(cfg, nullptr);
+    EXPECT_FALSE(maps->enabled());
+    const auto m = mappings(R"([{"hostPort":8080,"containerPort":80}])");
+    auto f = cni::refuse_unmapped(maps.get(), m);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->code, cni::k_err_daemon);
+    EXPECT_EQ(f->msg, "portMappings (8080/tcp -> 80) cannot be mapped: Services are off in vxrouted's config "
+                      "(\"services\": {\"enabled\": true} maps hostPorts)");
+    EXPECT_TRUE(cni::refuse_unmapped(nullptr, m));
+    EXPECT_FALSE(cni::refuse_unmapped(maps.get(), {}));
+    EXPECT_FALSE(cni::check_port_mappings(maps.get(), "cni-x", {}));
+    // Saved while Services were on, restored with them off: kept, unmapped,
+    // and CHECK says so.
+    make_port_mapping_table(cfg, sp.get())->set("cni-x", {*ipv4_addr::parse("10.244.1.9"), "", m});
+    auto off = make_port_mapping_table(cfg, nullptr);
+    off->restore([](const std::string&, ipv4_addr) { return true; });
+    auto c = cni::check_port_mappings(off.get(), "cni-x", m);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->code, cni::k_err_check_failed);
+    EXPECT_NE(c->msg.find("are not mapped: Services are off"), std::string::npos) << c->msg;
 }
 
 }  // namespace

@@ -210,6 +210,14 @@ std::optional<failure> parse_net_conf(const std::string& text, net_conf& out) {
             return fail(k_err_invalid_config, "network configuration: \"timeoutMs\" must be a positive integer");
         out.timeout_ms = m->value.GetInt();
     }
+    if (auto rc = d.FindMember("runtimeConfig"); rc != d.MemberEnd()) {
+        if (!rc->value.IsObject())
+            return fail(k_err_invalid_config, "network configuration: \"runtimeConfig\" must be an object");
+        if (auto pm = rc->value.FindMember("portMappings"); pm != rc->value.MemberEnd())
+            if (auto f = parse_port_mappings(pm->value, "network configuration: runtimeConfig.portMappings",
+                                             out.port_mappings))
+                return f;
+    }
     if (auto m = d.FindMember("prevResult"); m != d.MemberEnd() && m->value.IsObject()) {
         auto ips = m->value.FindMember("ips");
         if (ips != m->value.MemberEnd() && ips->value.IsArray())
@@ -467,10 +475,24 @@ result<std::string> capture(const std::vector<std::string>& argv) {
     return text;
 }
 
-std::string cni_add(router& r, const rapidjson::Document& d) {
+// The request's port mappings (none when absent).
+std::optional<failure> request_mappings(const rapidjson::Document& d, std::vector<k8s::pod_port>& out) {
+    out.clear();
+    auto it = d.FindMember("port_mappings");
+    return it == d.MemberEnd() ? std::nullopt : parse_port_mappings(it->value, "port_mappings", out);
+}
+
+std::string cni_add(router& r, port_mapping_table* maps, const rapidjson::Document& d) {
     const std::string cid = str_member(d, "container_id"), netns = str_member(d, "netns"),
                       ifname = str_member(d, "ifname"), kind = str_member(d, "kind"),
                       shared_dir = str_member(d, "shared_dir");
+    std::vector<k8s::pod_port> mappings;
+    if (auto f = request_mappings(d, mappings)) return reply_fail(f->code, f->msg);
+    if (auto f = refuse_unmapped(maps, mappings)) return reply_fail(f->code, f->msg);
+    // Registered on the pod's IP once it has one (and again on a repeated ADD).
+    auto map_ports = [&](const std::string& pod, ipv4_addr ip) {
+        if (maps) maps->set(pod, {ip, str_member(d, "k8s_pod"), mappings});
+    };
     if (!valid_container_id(cid)) return reply_fail(k_err_invalid_env, "container_id: not a valid container ID");
     if (!valid_ifname(ifname)) return reply_fail(k_err_invalid_env, "ifname: not a valid interface name");
     if (kind != "kernel" && kind != "vhost") return reply_fail(k_err_invalid_config, "kind must be kernel or vhost");
@@ -481,8 +503,9 @@ std::string cni_add(router& r, const rapidjson::Document& d) {
     if (auto v = r.find_pod(name)) {
         // A runtime retrying an ADD it did not see finish: same pod, same answer.
         const bool same = kind == "kernel" ? v->cfg.netns == netns : !v->vhost_path.empty();
-        if (same) return reply_result(result_of(r, *v));
-        return reply_fail(k_err_daemon, "pod " + name + " exists with another kind or netns; DEL it first");
+        if (!same) return reply_fail(k_err_daemon, "pod " + name + " exists with another kind or netns; DEL it first");
+        map_ports(name, v->cfg.ip);
+        return reply_result(result_of(r, *v));
     }
     auto ip = allocate_ip(r.cfg().pod_cidr, r.pod_ips());
     if (!ip)
@@ -521,15 +544,17 @@ std::string cni_add(router& r, const rapidjson::Document& d) {
             return reply_fail(k_err_io, w.err());
         }
     }
+    map_ports(name, res.ip);
     return reply_result(res);
 }
 
-std::string cni_del(router& r, const rapidjson::Document& d) {
+std::string cni_del(router& r, port_mapping_table* maps, const rapidjson::Document& d) {
     const std::string cid = str_member(d, "container_id"), ifname = str_member(d, "ifname"),
                       kind = str_member(d, "kind"), shared_dir = str_member(d, "shared_dir");
     if (!valid_container_id(cid)) return reply_fail(k_err_invalid_env, "container_id: not a valid container ID");
     if (!valid_ifname(ifname)) return reply_fail(k_err_invalid_env, "ifname: not a valid interface name");
     const std::string name = pod_name(cid, ifname);
+    if (maps) maps->remove(name);
     std::string sock;
     bool removed = false;
     if (auto v = r.find_pod(name)) {
@@ -549,7 +574,7 @@ std::string cni_del(router& r, const rapidjson::Document& d) {
     return reply_ok(std::string(sb.GetString(), sb.GetSize()));
 }
 
-std::string cni_check(router& r, const rapidjson::Document& d) {
+std::string cni_check(router& r, const port_mapping_table* maps, const rapidjson::Document& d) {
     const std::string cid = str_member(d, "container_id"), netns = str_member(d, "netns"),
                       ifname = str_member(d, "ifname");
     if (!valid_container_id(cid)) return reply_fail(k_err_invalid_env, "container_id: not a valid container ID");
@@ -561,6 +586,9 @@ std::string cni_check(router& r, const rapidjson::Document& d) {
     if (auto want = ipv4_addr::parse(str_member(d, "ip")); want && *want != v->cfg.ip)
         return reply_fail(k_err_check_failed, "pod " + name + " has IP " + v->cfg.ip.str() + ", prevResult says " +
                                                   want->str());
+    std::vector<k8s::pod_port> mappings;
+    if (auto f = request_mappings(d, mappings)) return reply_fail(f->code, f->msg);
+    if (auto f = check_port_mappings(maps, name, mappings)) return reply_fail(f->code, f->msg);
     if (!v->cfg.netns.empty()) {
         if (!netns.empty() && netns_path(netns) != netns_path(v->cfg.netns))
             return reply_fail(k_err_check_failed, "pod " + name + " is in netns " + v->cfg.netns + ", not " + netns);
@@ -588,14 +616,14 @@ std::string cni_check(router& r, const rapidjson::Document& d) {
 
 }  // namespace
 
-std::string handle(router& r, const std::string& request_json) {
+std::string handle(router& r, port_mapping_table* maps, const std::string& request_json) {
     rapidjson::Document d;
     d.Parse(request_json.c_str(), request_json.size());
     if (d.HasParseError() || !d.IsObject()) return reply_fail(k_err_decode, "request is not a JSON object");
     const std::string cmd = str_member(d, "cmd");
-    if (cmd == "cni-add") return cni_add(r, d);
-    if (cmd == "cni-del") return cni_del(r, d);
-    if (cmd == "cni-check") return cni_check(r, d);
+    if (cmd == "cni-add") return cni_add(r, maps, d);
+    if (cmd == "cni-del") return cni_del(r, maps, d);
+    if (cmd == "cni-check") return cni_check(r, maps, d);
     return reply_fail(k_err_daemon, "unknown CNI command \"" + cmd + "\"");
 }
 #endif  // VXR_CNI_PLUGIN_ONLY

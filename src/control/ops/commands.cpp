@@ -66,8 +66,18 @@ int tel_drops(const char*, const char*, rte_tel_data* d) {
 }
 }  // namespace
 
+std::unique_ptr<cni::port_mapping_table> make_port_mapping_table(const config& cfg, services::service_proxy* svc) {
+    cni::port_mapping_table::apply_fn apply;
+    if (svc)
+        apply = [svc](const std::string& pod, const cni::port_mapping_table::entry& e) {
+            svc->compiler().upsert_cni_pod(pod, e.label, ip_addr::from(e.ip), e.mappings);
+            svc->mark_changed();
+        };
+    return std::make_unique<cni::port_mapping_table>(cni::port_mapping_table::file_for(cfg), std::move(apply));
+}
+
 std::string handle_command(router& r, const k8s_bridge* k8s, const services::service_proxy* svc,
-                           const std::string& request_json) {
+                           cni::port_mapping_table* maps, const std::string& request_json) {
     rapidjson::Document d;
     d.Parse(request_json.c_str());
     const std::string cmd = str_member(d, "cmd");
@@ -118,8 +128,14 @@ std::string handle_command(router& r, const k8s_bridge* k8s, const services::ser
                                str_member(d, "src_ip"), static_cast<uint16_t>(sport));
         return out ? reply_ok(*out) : reply_error(out.err());
     }
-    if (cmd == "pod-del") return done(r.remove_pod(str_member(d, "name")));
-    if (cmd == "cni-add" || cmd == "cni-del" || cmd == "cni-check") return cni::handle(r, request_json);
+    if (cmd == "pod-del") {
+        // A CNI pod's mappings go with it: its IP may be handed out again.
+        const std::string name = str_member(d, "name");
+        auto res = r.remove_pod(name);
+        if (res && maps) maps->remove(name);
+        return done(res);
+    }
+    if (cmd == "cni-add" || cmd == "cni-del" || cmd == "cni-check") return cni::handle(r, maps, request_json);
     if (cmd == "peer-del") {
         auto ip = ipv4_addr::parse(str_member(d, "node_ip"));
         if (!ip) return reply_error("node_ip: not an IPv4 address");

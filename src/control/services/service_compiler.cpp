@@ -12,6 +12,17 @@ namespace vxr::control::services {
 namespace {
 
 const std::string k_pod_key_prefix = "pod:";
+const std::string k_cni_key_prefix = "cni:";
+
+// One hostPort mapping given twice (the Pod spec through the watch cache,
+// and the CNI portMappings kubelet made from that spec): same address,
+// protocol and port to the same pod address and port. Names may differ
+// (portMappings carry no port names).
+bool same_mapping(const frontend& a, const frontend& b) {
+    if (a.kind != frontend_kind::host_port || b.kind != frontend_kind::host_port || a.key != b.key) return false;
+    return std::equal(a.backends.begin(), a.backends.end(), b.backends.begin(), b.backends.end(),
+                      [](const backend& x, const backend& y) { return x.addr == y.addr && x.port == y.port; });
+}
 
 std::string port_label(const k8s::service_port& p) {
     return "port \"" + p.name + "\"/" + std::string(k8s::api_name(p.protocol));
@@ -156,6 +167,21 @@ void service_compiler::remove_pod(const std::string& key) {
     if (pods_.erase(key)) dirty_.insert(k_pod_key_prefix + key);
 }
 
+void service_compiler::upsert_cni_pod(const std::string& name, const std::string& label, ip_addr pod_ip,
+                                      std::vector<k8s::pod_port> mappings) {
+    if (mappings.empty()) return remove_cni_pod(name);
+    auto p = std::make_shared<k8s::pod>();
+    p->meta.name = label.empty() ? name : label;
+    p->pod_ips = {pod_ip};
+    p->ports = std::move(mappings);
+    dirty_.insert(k_cni_key_prefix + name);
+    cni_pods_[name] = std::move(p);
+}
+
+void service_compiler::remove_cni_pod(const std::string& name) {
+    if (cni_pods_.erase(name)) dirty_.insert(k_cni_key_prefix + name);
+}
+
 void service_compiler::upsert(service_ptr s) {
     std::string key = s->meta.key();
     auto& slot = services_[key];
@@ -201,6 +227,7 @@ void service_compiler::set_node(std::string node_name, std::vector<ip_addr> node
     cfg_.node_ips = std::move(node_ips);
     for (const auto& [key, s] : services_) dirty_.insert(key);
     for (const auto& [key, p] : pods_) dirty_.insert(k_pod_key_prefix + key);
+    for (const auto& [name, p] : cni_pods_) dirty_.insert(k_cni_key_prefix + name);
 }
 
 std::shared_ptr<const maglev_table> service_compiler::maglev_for(const std::vector<backend>& list,
@@ -225,6 +252,12 @@ std::shared_ptr<const maglev_table> service_compiler::maglev_for(const std::vect
 // (portmap translates the source only for hairpin traffic, which the
 // service stage does alike).
 std::vector<frontend_ptr> service_compiler::compile_host_ports(const std::string& key) const {
+    if (key.starts_with(k_cni_key_prefix)) {
+        // Attached here by the CNI plugin: of this node, running.
+        auto it = cni_pods_.find(key.substr(k_cni_key_prefix.size()));
+        return it == cni_pods_.end() ? std::vector<frontend_ptr>{}
+                                     : host_port_frontends(key, it->second->meta.name, *it->second);
+    }
     const std::string pod_key = key.substr(k_pod_key_prefix.size());
     auto it = pods_.find(pod_key);
     if (it == pods_.end()) return {};
@@ -232,24 +265,29 @@ std::vector<frontend_ptr> service_compiler::compile_host_ports(const std::string
     if (p.node_name != cfg_.node_name || p.host_network || p.phase == k8s::pod_phase::succeeded ||
         p.phase == k8s::pod_phase::failed)
         return {};
+    return host_port_frontends(key, pod_key, p);
+}
+
+std::vector<frontend_ptr> service_compiler::host_port_frontends(const std::string& key, const std::string& label,
+                                                                const k8s::pod& p) const {
     std::vector<frontend_ptr> out;
     std::set<frontend_key> seen;
     for (const auto& pp : p.ports) {
         if (pp.host_port == 0) continue;
         if (pp.container_port == 0) {
             ++stats_.invalid_fields;
-            VXR_LOG_WARN("services: pod %s: hostPort %u has no containerPort: skipped", pod_key.c_str(), pp.host_port);
+            VXR_LOG_WARN("services: pod %s: hostPort %u has no containerPort: skipped", label.c_str(), pp.host_port);
             continue;
         }
         for (const ip_addr& pod_ip : p.pod_ips) {
             backend b;
             b.addr = pod_ip;
             b.port = pp.container_port;
-            b.node_name = p.node_name;
+            b.node_name = cfg_.node_name;
             b.local = b.ready = b.serving = true;
             frontend base;
             base.kind = frontend_kind::host_port;
-            base.service = pod_key;
+            base.service = label;
             base.port_name = pp.name;
             base.backends = base.local_backends = {b};
             base.maglev = base.local_maglev = maglev_for(base.backends, key);
@@ -399,7 +437,8 @@ frontend_delta service_compiler::commit() {
     ++stats_.commits;
     std::set<frontend_key> touched;
     for (const auto& key : dirty_) {
-        auto fresh = key.starts_with(k_pod_key_prefix) ? compile_host_ports(key) : compile_service(key);
+        auto fresh = key.starts_with(k_pod_key_prefix) || key.starts_with(k_cni_key_prefix) ? compile_host_ports(key)
+                                                                                             : compile_service(key);
         ++stats_.services_compiled;
         if (auto old = compiled_.find(key); old != compiled_.end()) {
             for (const auto& f : old->second) {
@@ -423,9 +462,14 @@ frontend_delta service_compiler::commit() {
         frontend_ptr winner;
         if (auto c = claims_.find(k); c != claims_.end()) {
             winner = c->second.begin()->second;
-            if (c->second.size() > 1) {
-                stats_.conflicts += c->second.size() - 1;
-                VXR_LOG_WARN("services: %s is claimed by %zu Services: %s wins", k.str().c_str(), c->second.size(),
+            // A claim repeating an earlier one's mapping is that claim again.
+            std::vector<const frontend*> distinct;
+            for (const auto& [claimant, f] : c->second)
+                if (std::none_of(distinct.begin(), distinct.end(), [&](const frontend* d) { return same_mapping(*d, *f); }))
+                    distinct.push_back(f.get());
+            if (distinct.size() > 1) {
+                stats_.conflicts += distinct.size() - 1;
+                VXR_LOG_WARN("services: %s is claimed by %zu Services: %s wins", k.str().c_str(), distinct.size(),
                              winner->service.c_str());
             }
         }

@@ -10,7 +10,9 @@
 //
 // Two Services may claim the same (address, protocol, port), e.g. one
 // externalIP in both: the claim of the lowest "ns/name" wins, the others
-// are counted as conflicts and take over when it goes away.
+// are counted as conflicts and take over when it goes away. A pod's
+// hostPort given both by its Pod spec and by the CNI portMappings is one
+// mapping, not a conflict (same_mapping in the .cpp).
 //
 // Thread: the control thread only.
 #pragma once
@@ -94,6 +96,15 @@ public:
     void remove_endpoint_slice(const std::string& key);  // "ns/name" of the slice
     void upsert(pod_ptr p);
     void remove_pod(const std::string& key);             // "ns/name"
+    // A pod attached by the CNI plugin with portMappings (the runtimeConfig
+    // capability: kubelet passes the Pod spec's hostPorts this way, and
+    // runtimes without Kubernetes their own): the same frontends as a Pod's
+    // hostPorts, keyed "cni:" + `name` (vxrouted's pod name). `label` is
+    // what the frontends name as their service (the Kubernetes "ns/name"
+    // when the runtime said, else `name`). No mappings: removed.
+    void upsert_cni_pod(const std::string& name, const std::string& label, ip_addr pod_ip,
+                        std::vector<k8s::pod_port> mappings);
+    void remove_cni_pod(const std::string& name);
 
     // A new node name or set of node IPs: everything is recompiled at the
     // next commit (locality and node-port frontends depend on them).
@@ -115,8 +126,12 @@ private:
     // The Service's frontends, from its object and slices; invalid parts are
     // logged and counted, and the rest still compiles.
     std::vector<frontend_ptr> compile_service(const std::string& key) const;
-    // A Pod's host-port frontends (key: k_pod_key_prefix + "ns/name").
+    // A Pod's host-port frontends (key: k_pod_key_prefix + "ns/name", or
+    // k_cni_key_prefix + the CNI pod's name).
     std::vector<frontend_ptr> compile_host_ports(const std::string& key) const;
+    // p's hostPorts on this node, for p's IPs; the frontends name `label`.
+    std::vector<frontend_ptr> host_port_frontends(const std::string& key, const std::string& label,
+                                                  const k8s::pod& p) const;
     // The Maglev table over `list` (null when empty or on an error, counted
     // and logged with `key`).
     std::shared_ptr<const maglev_table> maglev_for(const std::vector<backend>& list, const std::string& key) const;
@@ -131,6 +146,9 @@ private:
     // "ns/name". In dirty_, compiled_ and claims_ their key is prefixed
     // "pod:", which no Service key ("ns/name") can be.
     std::map<std::string, pod_ptr> pods_;
+    // CNI pods with portMappings, by vxrouted's pod name (key prefix "cni:"):
+    // meta.name is the label, pod_ips the one address, ports the mappings.
+    std::map<std::string, pod_ptr> cni_pods_;
     std::set<std::string> dirty_;
     // What each Service produced at its last compilation, and per key the
     // claims on it (Service key -> frontend), lowest Service key first.
