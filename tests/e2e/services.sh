@@ -622,6 +622,14 @@ main() {
   svc_check "13: hostPort $TB_NODE_IP_A:$HOST_PORT -> web-a1:8080, from outside and from a pod of node A, client addresses kept" \
     within 15 host_port_ok || true
 
+  # 16: the node itself reaching its own node port: vxrouted's nftables
+  # table (ip vxroute, nat output) DNATs it to the ClusterIP, into the host
+  # port. web-np is externalTrafficPolicy Local by now; from the node, as
+  # kube-proxy, every endpoint answers.
+  np_from_node() { HTTP_TARGET=$TB_NODE_IP_A:$NP_PORT http_spread "$TB_NS_A" 20 all web-a1 web-b1; }
+  svc_check "16: from node A's host network, curl to $TB_NODE_IP_A:$NP_PORT reaches backends (cluster-wide, as kube-proxy)" \
+    within 15 np_from_node || true
+
   tb_check "9: node-a's two workers both translated flows and replies (one shared conntrack table)" \
     both_workers_translated || true
 
