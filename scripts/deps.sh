@@ -22,7 +22,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
   python3 python3-scapy python3-prometheus-client python3-yaml curl
   tshark tcpdump
-  iproute2 ethtool iputils-ping netcat-openbsd socat procps util-linux kmod
+  iproute2 nftables ethtool iputils-ping netcat-openbsd socat procps util-linux kmod
   clang openssl shellcheck
 )
 

@@ -109,6 +109,10 @@ vxr::result<std::unique_ptr<vxr::control::services::service_proxy>> start_servic
         svc::service_proxy::create(std::move(*cc), dp, [&router](auto t) { router.set_services(std::move(t)); });
     // healthCheckNodePorts on every address, as kube-proxy binds them.
     if (proxy) (*proxy)->serve_health_checks(vxr::ipv4_addr{});
+    // The node's own connections to its node ports and hostPorts, through
+    // the host port (plumb_host routes ClusterIPs and pods there).
+    if (proxy && !cfg.host_iface.empty())
+        (*proxy)->serve_host_nat({"vxroute", cfg.host_iface, cfg.pod_cidr.addr});
     return proxy;
 }
 
@@ -302,6 +306,7 @@ int main(int argc, char** argv) {
         }
         start_shutdown_watchdog(rc);
         timed("stopping the Kubernetes sync", [&] { if (k8s) k8s->stop(); });
+        timed("removing the node-port rules of the host", [&] { if (services) services->stop_host_nat(); });
         bool stopped = true;
         timed("stopping the workers", [&] { stopped = dp.stop(); });
         if (!stopped) {

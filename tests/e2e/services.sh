@@ -381,6 +381,10 @@ host_port_ok() {
   [[ "$src" == "$CLIENT_A_IP $EXT_IP " ]] || { echo "want $CLIENT_A_IP and $EXT_IP"; return 1; }
 }
 
+# np_from_node: 20 curls from node A's host network to its own address and
+# web-np's node port reach both nodes' backends.
+np_from_node() { HTTP_TARGET=$TB_NODE_IP_A:$NP_PORT http_spread "$TB_NS_A" 20 all web-a1 web-b1; }
+
 # affinity_one NS: 20 curls and 20 UDP queries from NS to AFF_IP, each a new
 # connection from a new source port: every answer, for each port, comes from
 # one and the same backend (sessionAffinity ClientIP; without it they spread,
@@ -663,6 +667,13 @@ main() {
   fx_object pods '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-a1","namespace":"default","uid":"0b7c5f0e-2222-4c1e-9c55-000000000001","labels":{"app":"web"}},"spec":{"nodeName":"node-a","containers":[{"name":"web","image":"python","ports":[{"name":"http","containerPort":8080,"hostPort":'$HOST_PORT',"protocol":"TCP"}]}]},"status":{"phase":"Running","podIP":"'"${POD_IP[web-a1]}"'","podIPs":[{"ip":"'"${POD_IP[web-a1]}"'"}]}}'
   svc_check "13: hostPort $TB_NODE_IP_A:$HOST_PORT -> web-a1:8080, from outside and from a pod of node A, client addresses kept" \
     within 15 host_port_ok || true
+
+  # 16: the node itself reaching its own node port: vxrouted's nftables
+  # table (ip vxroute, nat output) DNATs it to the ClusterIP, into the host
+  # port. web-np is externalTrafficPolicy Local by now; from the node, as
+  # kube-proxy, every endpoint answers.
+  svc_check "16: from node A's host network, curl to $TB_NODE_IP_A:$NP_PORT reaches backends (cluster-wide, as kube-proxy)" \
+    within 15 np_from_node || true
 
   # 14: sessionAffinity ClientIP: a client keeps its backend, per port.
   local web_ports='[{"name":"http","protocol":"TCP","port":80,"targetPort":8080},{"name":"dns","protocol":"UDP","port":53,"targetPort":5353}]'

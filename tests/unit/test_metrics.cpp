@@ -283,6 +283,8 @@ TEST(render_metrics, services_per_frontend_and_conntrack) {
     s.ct_full = 1;
     s.health_listeners = 2;
     s.health_listen_failures = 1;
+    s.host_nat_rules = 5;
+    s.host_nat_failures = 2;
     in.services = s;
     const parsed p = parse(render_metrics(in));
     EXPECT_TRUE(p.errors.empty()) << ::testing::PrintToString(p.errors);
@@ -297,6 +299,8 @@ TEST(render_metrics, services_per_frontend_and_conntrack) {
     EXPECT_EQ(p.samples.at("vxroute_conntrack_full_total"), "1");
     EXPECT_EQ(p.samples.at("vxroute_service_health_listeners"), "2");
     EXPECT_EQ(p.samples.at("vxroute_service_health_listen_failures_total"), "1");
+    EXPECT_EQ(p.samples.at("vxroute_service_host_nat_rules"), "5");
+    EXPECT_EQ(p.samples.at("vxroute_service_host_nat_failures_total"), "2");
 }
 
 TEST(render_metrics, bounded_by_ports_and_workers) {

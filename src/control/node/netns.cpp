@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,20 +22,45 @@ extern char** environ;
 
 namespace vxr::control {
 
-result<void> run_command(const std::vector<std::string>& argv) {
+namespace {
+result<void> spawn_and_wait(const std::vector<std::string>& argv, const std::string* input) {
+    // The input goes through a memory file, not a pipe: the child may write
+    // its errors before it has read all of it, and nobody blocks on anybody.
+    int in_fd = -1;
+    if (input != nullptr) {
+        in_fd = memfd_create("vxr-stdin", MFD_CLOEXEC);
+        if (in_fd < 0) return make_error(std::string("memfd_create: ") + std::strerror(errno));
+        for (size_t off = 0; off < input->size();) {
+            const ssize_t w = write(in_fd, input->data() + off, input->size() - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                const int e = errno;
+                close(in_fd);
+                return make_error(std::string("writing the input of '") + argv[0] + "': " + std::strerror(e));
+            }
+            off += static_cast<size_t>(w);
+        }
+        lseek(in_fd, 0, SEEK_SET);
+    }
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) return make_error(std::string("pipe: ") + std::strerror(errno));
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+        const int e = errno;
+        if (in_fd >= 0) close(in_fd);
+        return make_error(std::string("pipe: ") + std::strerror(e));
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&fa, errpipe[1], STDERR_FILENO);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid;
     const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     close(errpipe[1]);
+    if (in_fd >= 0) close(in_fd);
     std::string cmd;
     for (auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
     if (rc != 0) {
@@ -54,6 +80,14 @@ result<void> run_command(const std::vector<std::string>& argv) {
         return make_error("'" + cmd + "' failed: " + (err.empty() ? "exit status " + std::to_string(status) : err));
     }
     return {};
+}
+
+}  // namespace
+
+result<void> run_command(const std::vector<std::string>& argv) { return spawn_and_wait(argv, nullptr); }
+
+result<void> run_command(const std::vector<std::string>& argv, const std::string& input) {
+    return spawn_and_wait(argv, &input);
 }
 
 std::string netns_path(const std::string& netns) {

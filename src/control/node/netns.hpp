@@ -14,6 +14,8 @@ namespace vxr::control {
 
 // Runs argv[0] with args; the error carries the command and its stderr.
 result<void> run_command(const std::vector<std::string>& argv);
+// The same with `input` as the command's standard input (nft -f -).
+result<void> run_command(const std::vector<std::string>& argv, const std::string& input);
 
 // The path of a network namespace given by name (/var/run/netns/NAME) or path.
 std::string netns_path(const std::string& netns);

@@ -400,6 +400,12 @@ void render_services(exposition& e, const metrics_input& in) {
     e.counter("vxroute_service_health_listen_failures_total",
               "Attempts to open a healthCheckNodePort listener that failed (port in use...; retried).");
     e.sample(s.health_listen_failures);
+    e.gauge("vxroute_service_host_nat_rules",
+            "The node's own node-port, external-IP and hostPort DNATs in nftables table ip vxroute.");
+    e.sample(s.host_nat_rules);
+    e.counter("vxroute_service_host_nat_failures_total",
+              "nft transactions on table ip vxroute that failed (logged with nft's message; retried).");
+    e.sample(s.host_nat_failures);
 }
 
 std::string render_metrics(const metrics_input& in) {

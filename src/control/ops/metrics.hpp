@@ -108,6 +108,7 @@ struct services_metrics {
     uint64_t affinity_entries = 0;
     uint64_t tables_published = 0, build_errors = 0;
     uint64_t health_listeners = 0, health_listen_failures = 0;  // healthCheckNodePort listeners
+    uint64_t host_nat_rules = 0, host_nat_failures = 0;  // the host's node-port nftables rules
 };
 
 struct metrics_input {

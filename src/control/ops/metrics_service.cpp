@@ -158,6 +158,10 @@ metrics_input metrics_service::collect() const {
             sm.health_listeners = h->listeners();
             sm.health_listen_failures = h->listen_failures();
         }
+        if (const auto* h = services_->host_nat_rules()) {
+            sm.host_nat_rules = h->stats().rules;
+            sm.host_nat_failures = h->stats().failures;
+        }
         in.services = std::move(sm);
     }
     in.healthy = health_reason().empty();

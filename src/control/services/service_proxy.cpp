@@ -139,6 +139,18 @@ void service_proxy::poll() {
     }
     housekeeping();
     if (health_) health_->retry_failed();
+    if (host_nat_) host_nat_->retry_failed();
+}
+
+void service_proxy::serve_host_nat(host_nat_params p, host_nat::runner run) {
+    host_nat_ = std::make_unique<host_nat>(std::move(p), std::move(run));
+    host_nat_->start();
+    // The rules follow the published table: the first one, or the next commit.
+    if (table_) host_nat_->update(compiler_.frontends(), compiler_.config().node_ips);
+}
+
+void service_proxy::stop_host_nat() {
+    if (host_nat_) host_nat_->stop();
 }
 
 void service_proxy::serve_health_checks(ipv4_addr bind) {
@@ -266,6 +278,9 @@ void service_proxy::rebuild() {
         health_->update(health_checks_of(compiler_.frontends()));
         health_->set_proxy_healthy(true);
     }
+    // After the workers have the frontends the kernel will send there. A
+    // failure is logged and counted inside; the table is published anyway.
+    if (host_nat_) host_nat_->update(compiler_.frontends(), compiler_.config().node_ips);
     // Backends no Service port has any more: their flows end, now that the
     // workers no longer pick them.
     for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
@@ -335,6 +350,10 @@ std::string service_proxy::show_services() const {
     if (health_) {
         w.Key("health_checks");
         write_json(w, *health_);
+    }
+    if (host_nat_) {
+        w.Key("host_nat");
+        write_json(w, *host_nat_);
     }
     w.EndObject();
     return sb.GetString();

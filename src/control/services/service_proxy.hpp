@@ -25,6 +25,7 @@
 #include "common/result.hpp"
 #include "control/k8s/watch_cache.hpp"
 #include "control/services/health_check.hpp"
+#include "control/services/host_nat.hpp"
 #include "control/services/service_compiler.hpp"
 #include "fastpath/affinity.hpp"
 #include "fastpath/conntrack.hpp"
@@ -69,6 +70,14 @@ public:
     // from now on, kept in step with every commit.
     void serve_health_checks(ipv4_addr bind);
     const health_check_server* health_checks() const { return health_.get(); }
+
+    // Let the node's own connections to its node ports, local external and
+    // load-balancer IPs and hostPorts reach the workers (host_nat.hpp),
+    // kept in step with every published table; stop_host_nat() removes the
+    // kernel rules (clean stop). run: tests replace nft.
+    void serve_host_nat(host_nat_params p, host_nat::runner run = {});
+    void stop_host_nat();
+    const host_nat* host_nat_rules() const { return host_nat_.get(); }
 
     // vxroutectl views (JSON objects).
     std::string show_services() const;
@@ -130,6 +139,7 @@ private:
     uint32_t max_affinity_timeout_s_ = 0;
     proxy_stats stats_;
     std::unique_ptr<health_check_server> health_;  // null: not served
+    std::unique_ptr<host_nat> host_nat_;           // null: no host port, or Services off
 };
 
 }  // namespace vxr::control::services
