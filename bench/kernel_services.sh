@@ -21,10 +21,13 @@
 #   est-small  --flows-small flows (10,000; one per Service), warmed until conntrack holds them
 #   est-large  --flows-large flows (200,000), warmed likewise
 #   new        --flows-new distinct 5-tuples, UDP conntrack timeout 0 s so that every packet
-#              is a new flow; new flows/s = conntrack inserts/s (/proc/net/stat/nf_conntrack)
+#              is a new flow (the entry expires as it is confirmed; the next lookup of that
+#              tuple, or the next in its bucket, reaps it); new flows/s = packets through the
+#              nat PREROUTING hook, which only a connection's first packet takes
 # Each case: --windows windows of --window-s seconds; prints the median of the offered rate
-# (kb-gen TX + drops), the rate the sink received, conntrack inserts/s and the softirq and
-# busy share of --fwd-cpu (/proc/stat ticks), and a markdown table at the end.
+# (kb-gen TX + drops), the rate the sink received, the new flows/s and the softirq and busy
+# share of --fwd-cpu (/proc/stat ticks; its softirq share with the generator stopped is
+# measured first and subtracted for the cost per packet), and a markdown table at the end.
 #
 # usage: bench/kernel_services.sh [--modes LIST] [--cases LIST] [--services N] [--backends N]
 #          [--flows-small N] [--flows-large N] [--flows-new N] [--windows N] [--window-s S]
@@ -47,7 +50,7 @@ flows_small=10000 flows_large=200000 flows_new=262144
 windows=5 window_s=2 warm_max=60
 fwd_cpu=0 gen_cpu=1 sched=mh smoke=0
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; }
 die() { echo "[kbench] error: $*" >&2; exit 1; }
 log() { echo "[kbench] $*" >&2; }
 
@@ -232,9 +235,9 @@ rules_load() {
 gen_start() {
   local pcap=$1 flows=$2
   local mbufs=$((flows + 32768))
-  # Every frame of the pcap sits in an mbuf (~2.5 KB each with the default data room,
+  # Every frame of the pcap sits in an mbuf (~2.4 KB each with the default data room,
   # which af_packet's RX queue needs); EAL memory without hugepages.
-  local mem=$(( (mbufs * 2560 >> 20) + 256 ))
+  local mem=$(( (mbufs * 4096 >> 20) + 512 ))
   # Started directly (not through a shell function) so that $! is testpmd itself:
   # ip netns exec and taskset exec into it.
   ip netns exec "$NS_GEN" taskset -c "$gen_cpu" dpdk-testpmd --lcores "(0,1)@$gen_cpu" --no-huge -m "$mem" \
@@ -263,30 +266,33 @@ gen_stop() {
 }
 
 # --- counters --------------------------------------------------------------------------
-# snapshot: "time offered forwarded ct_inserts ct_found si busy total" (ticks of fwd_cpu)
+# snapshot: "time offered forwarded softirq busy total" (the last three: ticks of fwd_cpu)
 snapshot() {
-  local t off fwd ins
+  local t off fwd cpu
   t=$(date +%s.%N)
   off=$(in_ns "$NS_GEN" cat /sys/class/net/kb-gen/statistics/tx_packets /sys/class/net/kb-gen/statistics/tx_dropped |
         awk '{s += $1} END {print s}')
   fwd=$(in_ns "$NS_SINK" cat /sys/class/net/kb-sink/statistics/rx_packets)
-  # per-CPU rows in hex; columns: entries clashres found new invalid ignore delete chainlength insert ...
-  local i=0 f=0 row
-  while read -r -a row; do
-    [[ ${row[0]} == entries ]] && continue
-    i=$((i + 16#${row[8]})) f=$((f + 16#${row[2]}))
-  done < <(in_ns "$NS_NODE" cat /proc/net/stat/nf_conntrack 2>/dev/null)
-  ins="$i $f"
-  local cpu
   cpu=$(awk -v c="cpu$fwd_cpu" '$1 == c {t = 0; for (i = 2; i <= 9; i++) t += $i; print $8, t - $5 - $6, t}' /proc/stat)
-  echo "$t $off $fwd $ins $cpu"
+  echo "$t $off $fwd $cpu"
+}
+
+# nat_new MODE: packets through the nat table's PREROUTING hook so far, which only the first
+# packet of a connection takes (conntrack NATs the rest): new flows.
+nat_new() {
+  case "$1" in
+    iptables) in_ns "$NS_NODE" iptables-nft -t nat -L PREROUTING -v -x -n | awk '$3 == "KUBE-SERVICES" {print $1; exit}' ;;
+    iptables-legacy) in_ns "$NS_NODE" iptables-legacy -t nat -L PREROUTING -v -x -n | awk '$3 == "KUBE-SERVICES" {print $1; exit}' ;;
+    nftables) in_ns "$NS_NODE" nft list chain ip vxr-kbench nat-prerouting | awk '$1 == "counter" {print $3; exit}' ;;
+    *) echo 0 ;;
+  esac
 }
 
 ct_count() { in_ns "$NS_NODE" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
 
 median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print "nan"; exit} if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-results=()   # "mode|case|offered Mpps|forwarded Mpps|new/s|si %|busy %|flows held"
+results=()   # "mode|case|offered Mpps|forwarded Mpps|new flows/s|si %|si % idle|busy %|ns/packet|Mpps/core|flows held"
 
 # run_case MODE CASE
 run_case() {
@@ -302,6 +308,11 @@ run_case() {
   in_ns "$NS_NODE" conntrack -F >/dev/null 2>&1 || true
   in_ns "$NS_NODE" sysctl -qw "net.netfilter.nf_conntrack_udp_timeout=$timeout" \
     "net.netfilter.nf_conntrack_udp_timeout_stream=$((timeout > 120 ? timeout : 120))" 2>/dev/null || true
+  # Background: the softirq share of fwd_cpu with the generator stopped (other work on a
+  # shared machine has its own softirqs there); subtracted below.
+  local a0 b0 si0
+  a0=$(snapshot); sleep "$window_s"; b0=$(snapshot)
+  si0=$(awk -v a="$a0" -v b="$b0" 'BEGIN {split(a, A); split(b, B); k = B[6] - A[6]; if (k < 1) k = 1; printf "%.1f", 100 * (B[4] - A[4]) / k}')
   gen_start "$pcap" "$flows"
   # Warm: established cases until conntrack holds (nearly) every flow.
   local held=0 t0=$SECONDS
@@ -315,29 +326,40 @@ run_case() {
     ((held * 100 >= flows * 99)) || log "$mode $case: conntrack holds $held of $flows flows after ${warm_max} s of warm-up"
   fi
   sleep 1
-  local w a b off=() fwd=() ins=() si=() busy=()
+  local n0 n1 tn0 tn1
+  tn0=$(date +%s.%N); n0=$(nat_new "$mode")
+  local w a b off=() fwd=() si=() busy=() cost=()
   for ((w = 0; w < windows; w++)); do
     a=$(snapshot); sleep "$window_s"; b=$(snapshot)
     read -r -a A <<<"$a"; read -r -a B <<<"$b"
     local dt dtk
     dt=$(awk -v x="${A[0]}" -v y="${B[0]}" 'BEGIN {print y - x}')
-    dtk=$((B[7] - A[7])); ((dtk > 0)) || dtk=1
+    dtk=$((B[5] - A[5])); ((dtk > 0)) || dtk=1
     off+=("$(awk -v d=$((B[1] - A[1])) -v t="$dt" 'BEGIN {printf "%.3f", d / t / 1e6}')")
     fwd+=("$(awk -v d=$((B[2] - A[2])) -v t="$dt" 'BEGIN {printf "%.3f", d / t / 1e6}')")
-    ins+=("$(awk -v d=$((B[3] - A[3])) -v t="$dt" 'BEGIN {printf "%.0f", d / t}')")
-    si+=("$(awk -v d=$((B[5] - A[5])) -v k=$dtk 'BEGIN {printf "%.0f", 100 * d / k}')")
-    busy+=("$(awk -v d=$((B[6] - A[6])) -v k=$dtk 'BEGIN {printf "%.0f", 100 * d / k}')")
+    si+=("$(awk -v d=$((B[3] - A[3])) -v k=$dtk 'BEGIN {printf "%.1f", 100 * d / k}')")
+    # The forwarding CPU's cost per forwarded packet: its softirq time above the background
+    # over the packets that reached the sink (ticks of 1/HZ s: a few % of noise per window).
+    cost+=("$(awk -v d=$((B[3] - A[3])) -v k=$dtk -v s0="$si0" -v t="$dt" -v n=$((B[2] - A[2])) \
+      'BEGIN {x = d / k - s0 / 100; if (x < 0 || n < 1) {print "nan"; exit} printf "%.0f", x * t * 1e9 / n}')")
+    busy+=("$(awk -v d=$((B[4] - A[4])) -v k=$dtk 'BEGIN {printf "%.0f", 100 * d / k}')")
   done
+  n1=$(nat_new "$mode"); tn1=$(date +%s.%N)
+  local new_rate
+  new_rate=$(awk -v a="${n0:-0}" -v b="${n1:-0}" -v x="$tn0" -v y="$tn1" 'BEGIN {printf "%.0f", (b - a) / (y - x)}')
   [[ $case == est-* ]] && held=$(ct_count)
   LAST_CT_DUMP=""
   ((smoke)) && LAST_CT_DUMP=$(in_ns "$NS_NODE" conntrack -L -p udp 2>/dev/null | head -5 || true)
   gen_stop
   local r
   r="$mode|$case|$(printf '%s\n' "${off[@]}" | median)|$(printf '%s\n' "${fwd[@]}" | median)"
-  r+="|$(printf '%s\n' "${ins[@]}" | median)|$(printf '%s\n' "${si[@]}" | median)|$(printf '%s\n' "${busy[@]}" | median)|$held"
+  local c_med
+  c_med=$(printf '%s\n' "${cost[@]}" | grep -v nan | median)
+  r+="|$new_rate|$(printf '%s\n' "${si[@]}" | median)|$si0"
+  r+="|$(printf '%s\n' "${busy[@]}" | median)|$c_med|$(awk -v c="$c_med" 'BEGIN {if (c + 0 > 0) printf "%.2f", 1e3 / c; else print "nan"}')|$held"
   results+=("$r")
-  log "$mode $case: offered ${off[*]} Mpps; forwarded ${fwd[*]} Mpps; conntrack inserts/s ${ins[*]};" \
-      "cpu$fwd_cpu softirq ${si[*]} %, busy ${busy[*]} %; conntrack entries $held"
+  log "$mode $case: offered ${off[*]} Mpps; forwarded ${fwd[*]} Mpps; new flows $new_rate/s;" \
+      "cpu$fwd_cpu softirq ${si[*]} % (${si0} % before), busy ${busy[*]} %; ns/packet ${cost[*]}; conntrack entries $held"
 }
 
 # --- main ------------------------------------------------------------------------------
@@ -382,8 +404,8 @@ echo
 echo "$cmdline"
 echo "$(date -u '+%F %T') UTC; uptime:$(uptime | sed 's/.*up[^,]*,//'); forwarding on CPU $fwd_cpu, testpmd on CPU $gen_cpu"
 echo
-echo "| mode | case | offered Mpps | forwarded Mpps | conntrack inserts/s | CPU $fwd_cpu softirq % | CPU $fwd_cpu busy % | conntrack entries |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| mode | case | offered Mpps | forwarded Mpps | new flows/s | CPU $fwd_cpu softirq % | same, generator off | CPU $fwd_cpu busy % | softirq ns/packet | Mpps per busy core | conntrack entries |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${results[@]}"; do echo "| ${r//|/ | } |"; done
 for n in "${not_measured[@]}"; do echo "- not measured: $n"; done
 ((smoke_fail == 0))
