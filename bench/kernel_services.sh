@@ -126,8 +126,7 @@ cleanup() {
     kill -KILL "$gen_pid" 2>/dev/null || true
     wait "$gen_pid" 2>/dev/null || true
   fi
-  local ns
-  for ns in "${created_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  topology_down
   rm -rf "$tmp"
   exit "$rc"
 }
@@ -140,6 +139,15 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # --- topology --------------------------------------------------------------------
 MAC_GEN=02:6b:62:00:00:01 MAC_IN=02:6b:62:00:00:02 MAC_OUT=02:6b:62:00:00:03 MAC_SINK=02:6b:62:00:00:04
 
+# topology_down: remove the namespaces (and with them the veths, rules and conntrack).
+topology_down() {
+  local ns
+  for ns in "${created_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  created_ns=()
+}
+
+# topology: fresh namespaces for every mode, so that no mode runs with another's tables
+# (an empty iptables-legacy table still hooks every packet, as does an empty nft base chain).
 topology() {
   local ns
   for ns in "$NS_GEN" "$NS_NODE" "$NS_SINK"; do
@@ -182,22 +190,6 @@ topology() {
 }
 
 # --- Service rules -------------------------------------------------------------------
-rules_clear() {
-  local t
-  for t in nat filter; do
-    if command -v iptables-nft-restore >/dev/null; then
-      printf '*%s\nCOMMIT\n' "$t" | in_ns "$NS_NODE" iptables-nft-restore 2>/dev/null || true
-    fi
-    if command -v iptables-legacy-restore >/dev/null; then
-      printf '*%s\nCOMMIT\n' "$t" | in_ns "$NS_NODE" iptables-legacy-restore 2>/dev/null || true
-    fi
-  done
-  if command -v nft >/dev/null; then in_ns "$NS_NODE" nft flush ruleset 2>/dev/null || true; fi
-  if ((ipvs_ok)); then in_ns "$NS_NODE" ipvsadm -C 2>/dev/null || true; fi
-  in_ns "$NS_NODE" ip route del 10.96.0.0/16 2>/dev/null || true
-  in_ns "$NS_NODE" ip route del local 10.96.0.0/16 dev lo table local 2>/dev/null || true
-}
-
 # rules_load MODE: prints the seconds the load took.
 rules_load() {
   local mode=$1 f=$tmp/rules t0
@@ -364,7 +356,6 @@ run_case() {
 
 # --- main ------------------------------------------------------------------------------
 log "$(date -u '+%F %T') UTC, $(nproc) CPUs, kernel $(uname -r); uptime:$(uptime | sed 's/.*up[^,]*,//')"
-topology
 IFS=, read -r -a mode_list <<<"$modes"
 IFS=, read -r -a case_list <<<"$cases"
 not_measured=()
@@ -380,7 +371,8 @@ for mode in "${mode_list[@]}"; do
       fi ;;
     *) die "unknown mode '$mode' (see --help)" ;;
   esac
-  rules_clear
+  topology_down
+  topology
   secs=$(rules_load "$mode")
   log "$mode: $services Services x $backends backends loaded in $secs s"
   for c in "${case_list[@]}"; do
@@ -398,7 +390,7 @@ for mode in "${mode_list[@]}"; do
     fi
   done
 done
-rules_clear
+topology_down
 
 echo
 echo "$cmdline"

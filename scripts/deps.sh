@@ -23,6 +23,7 @@ packages=(
   python3 python3-scapy python3-prometheus-client python3-yaml curl
   tshark tcpdump
   iproute2 nftables ethtool iputils-ping netcat-openbsd socat procps util-linux kmod
+  iptables conntrack
   clang openssl shellcheck
 )
 
