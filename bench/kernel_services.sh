@@ -275,7 +275,7 @@ nat_new() {
   case "$1" in
     iptables) in_ns "$NS_NODE" iptables-nft -t nat -L PREROUTING -v -x -n | awk '$3 == "KUBE-SERVICES" {print $1; exit}' ;;
     iptables-legacy) in_ns "$NS_NODE" iptables-legacy -t nat -L PREROUTING -v -x -n | awk '$3 == "KUBE-SERVICES" {print $1; exit}' ;;
-    nftables) in_ns "$NS_NODE" nft list chain ip vxr-kbench nat-prerouting | awk '$1 == "counter" {print $3; exit}' ;;
+    nftables) in_ns "$NS_NODE" nft list counter ip vxr-kbench new-flows | awk '$1 == "packets" {print $2; exit}' ;;
     *) echo 0 ;;
   esac
 }
@@ -318,8 +318,10 @@ run_case() {
     ((held * 100 >= flows * 99)) || log "$mode $case: conntrack holds $held of $flows flows after ${warm_max} s of warm-up"
   fi
   sleep 1
-  local n0 n1 tn0 tn1
-  tn0=$(date +%s.%N); n0=$(nat_new "$mode")
+  # Reading the counter can take a second (iptables-legacy copies the whole table): each
+  # read is timed at its midpoint.
+  local n0 n1 tn0 tn1 tr
+  tr=$(date +%s.%N); n0=$(nat_new "$mode"); tn0=$(awk -v a="$tr" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", (a + b) / 2}')
   local w a b off=() fwd=() si=() busy=() cost=()
   for ((w = 0; w < windows; w++)); do
     a=$(snapshot); sleep "$window_s"; b=$(snapshot)
@@ -336,7 +338,7 @@ run_case() {
       'BEGIN {x = d / k - s0 / 100; if (x < 0 || n < 1) {print "nan"; exit} printf "%.0f", x * t * 1e9 / n}')")
     busy+=("$(awk -v d=$((B[4] - A[4])) -v k=$dtk 'BEGIN {printf "%.0f", 100 * d / k}')")
   done
-  n1=$(nat_new "$mode"); tn1=$(date +%s.%N)
+  tr=$(date +%s.%N); n1=$(nat_new "$mode"); tn1=$(awk -v a="$tr" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", (a + b) / 2}')
   local new_rate
   new_rate=$(awk -v a="${n0:-0}" -v b="${n1:-0}" -v x="$tn0" -v y="$tn1" 'BEGIN {printf "%.0f", (b - a) / (y - x)}')
   [[ $case == est-* ]] && held=$(ct_count)
