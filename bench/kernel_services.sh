@@ -343,6 +343,7 @@ run_case() {
   local new_rate
   new_rate=$(awk -v a="${n0:-0}" -v b="${n1:-0}" -v x="$tn0" -v y="$tn1" 'BEGIN {printf "%.0f", (b - a) / (y - x)}')
   [[ $case == est-* ]] && held=$(ct_count)
+  LAST_SINK_TOTAL=${B[2]}   # every packet the sink got since the namespaces were made
   LAST_CT_DUMP=""
   ((smoke)) && LAST_CT_DUMP=$(in_ns "$NS_NODE" conntrack -L -p udp 2>/dev/null | head -5 || true)
   gen_stop
@@ -383,11 +384,13 @@ for mode in "${mode_list[@]}"; do
     run_case "$mode" "$c"
     if ((smoke)); then
       IFS='|' read -r -a R <<<"${results[-1]}"
-      if awk -v f="${R[3]}" 'BEGIN {exit !(f > 0)}' && grep -q 'dst=10\.96\.' <<<"$LAST_CT_DUMP" &&
+      # Packets counted over the whole case (warm-up included), not the window's rate: a
+      # window in which the shared machine starves the generator must not fail the test.
+      if ((LAST_SINK_TOTAL > 0)) && grep -q 'dst=10\.96\.' <<<"$LAST_CT_DUMP" &&
          grep -Eq 'src=10\.24[0-3]\.[0-9.]+ dst=10\.24[89]' <<<"$LAST_CT_DUMP"; then
-        echo "ok - kernel_services smoke $mode: ${R[3]} Mpps reached the sink through DNAT"
+        echo "ok - kernel_services smoke $mode: $LAST_SINK_TOTAL packets reached the sink through DNAT (${R[3]} Mpps)"
       else
-        echo "not ok - kernel_services smoke $mode: sink ${R[3]} Mpps; conntrack: ${LAST_CT_DUMP:-none}"
+        echo "not ok - kernel_services smoke $mode: sink got $LAST_SINK_TOTAL packets; conntrack: ${LAST_CT_DUMP:-none}"
         smoke_fail=1
       fi
     fi
