@@ -34,7 +34,7 @@
 #          [--warm-max S] [--fwd-cpu N] [--gen-cpu N] [--sched rr|mh] [--smoke]
 #   --smoke: 10 Services x 2 backends, iptables and nftables, 10 flows, one 1 s window;
 #            prints "ok - ..." / "not ok - ..." (tests/e2e/kernel_services.sh runs it)
-# Root. Needs ip, dpdk-testpmd, python3, iptables, nftables, conntrack (ipvsadm for ipvs):
+# Root. Needs ip, dpdk-testpmd, python3, ethtool, iptables, nftables, conntrack (ipvsadm for ipvs):
 # installs the missing Debian packages with apt-get, or fails naming them. Everything it
 # creates (namespaces vxr-kbench-PID-*, testpmd, its files) is removed on exit, also on error.
 set -euo pipefail
@@ -87,9 +87,10 @@ fi
 # --- tools -------------------------------------------------------------------
 # command -> Debian package
 declare -A pkg_of=([ip]=iproute2 [dpdk-testpmd]=dpdk [python3]=python3 [taskset]=util-linux
+  [ethtool]=ethtool [sysctl]=procps
   [iptables-restore]=iptables [iptables-legacy-restore]=iptables [nft]=nftables
   [conntrack]=conntrack [ipvsadm]=ipvsadm)
-need=(ip dpdk-testpmd python3 taskset conntrack)
+need=(ip dpdk-testpmd python3 taskset ethtool sysctl conntrack)
 [[ ,$modes, == *,iptables,* ]] && need+=(iptables-restore)
 [[ ,$modes, == *,iptables-legacy,* ]] && need+=(iptables-legacy-restore)
 [[ ,$modes, == *,nftables,* ]] && need+=(nft)
