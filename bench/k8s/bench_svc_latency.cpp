@@ -146,9 +146,9 @@ int main(int argc, char** argv) {
     auto g0 = clk::now();
     const int half = n_services / 2;
     auto generate = [&](const char* res, int start, int count, const std::string& extra) {
-        for (int s = start; s < start + count; s += 2500)  // one control call stays within 20 s
+        for (int s = start; s < start + count; s += 1000)  // one control call stays within 20 s, loaded
             fx.control("generate", std::string("{\"resource\": \"") + res + "\", \"start\": " + std::to_string(s) +
-                                       ", \"count\": " + std::to_string(std::min(2500, start + count - s)) +
+                                       ", \"count\": " + std::to_string(std::min(1000, start + count - s)) +
                                        ", \"namespaces\": " + std::to_string(k_namespaces) + extra + "}");
     };
     fx.control("generate", R"({"resource": "nodes", "count": 10})");
