@@ -9,6 +9,8 @@
 #include <rte_fib.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -42,18 +44,21 @@ struct env {
 };
 env* g_env = nullptr;
 
-// An Ethernet/IPv4/UDP frame from pod 10.244.1.2 to `dst_ip`:`dport`.
+// An Ethernet/IPv4/UDP frame of `len` bytes (less the FCS) from pod
+// 10.244.1.2 to `dst_ip`:`dport`. The first 60 bytes are written (headers,
+// zeroes); a longer frame's payload is left as the buffer holds it, as a
+// NIC's DMA would leave it for a worker that never reads it.
 void write_udp_frame(rte_mbuf* m, uint32_t dst_ip, uint16_t sport, uint16_t dport, rte_ether_addr src,
-                     rte_ether_addr dst) {
+                     rte_ether_addr dst, uint16_t len = k_inner_len) {
     rte_pktmbuf_reset(m);
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, k_inner_len));
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, len));
     eth->dst_addr = dst;
     eth->src_addr = src;
     eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-    std::memset(ip, 0, k_inner_len - sizeof(rte_ether_hdr));
+    std::memset(ip, 0, std::min(len, k_inner_len) - sizeof(rte_ether_hdr));
     ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->total_length = rte_cpu_to_be_16(k_inner_len - sizeof(rte_ether_hdr));
+    ip->total_length = rte_cpu_to_be_16(len - sizeof(rte_ether_hdr));
     ip->time_to_live = 64;
     ip->next_proto_id = IPPROTO_UDP;
     ip->src_addr = rte_cpu_to_be_32(0x0af40102);
@@ -62,12 +67,39 @@ void write_udp_frame(rte_mbuf* m, uint32_t dst_ip, uint16_t sport, uint16_t dpor
     auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
     udp->src_port = rte_cpu_to_be_16(sport);
     udp->dst_port = rte_cpu_to_be_16(dport);
-    udp->dgram_len = rte_cpu_to_be_16(k_inner_len - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
+    udp->dgram_len = rte_cpu_to_be_16(len - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
 }
 
 // To a remote pod, with varying ports so that flows differ.
-void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_addr dst) {
-    write_udp_frame(m, 0x0af40200 | (2 + flow % 250), static_cast<uint16_t>(1024 + flow), 5001, src, dst);
+void write_pod_frame(rte_mbuf* m, uint32_t flow, rte_ether_addr src, rte_ether_addr dst,
+                     uint16_t len = k_inner_len) {
+    write_udp_frame(m, 0x0af40200 | (2 + flow % 250), static_cast<uint16_t>(1024 + flow), 5001, src, dst, len);
+}
+
+// Simple IMIX, 7:4:1 of small, medium and large frames (sizes on the wire,
+// with the FCS), in one fixed 12-frame order that runs on across bursts (a
+// 32-frame burst holds 2 2/3 of it). Large is the pod MTU of the bench's
+// config (uplink MTU 1500 less the 50 bytes of VXLAN): a 1450-byte IPv4
+// packet, a 1468-byte frame; a 1500-byte frame would not fit the tunnel.
+constexpr uint16_t k_imix_large = 1450 + sizeof(rte_ether_hdr) + 4;
+constexpr std::array<uint16_t, 12> k_imix = {64, 576, 64, 64, 576, 64, k_imix_large, 64, 576, 64, 64, 576};
+
+// The IMIX frame for the i-th packet: its length less the FCS; adds its
+// wire length to `bytes`.
+uint16_t imix_len(uint64_t i, uint64_t& bytes) {
+    const uint16_t wire = k_imix[i % k_imix.size()];
+    bytes += wire;
+    return static_cast<uint16_t>(wire - 4);
+}
+
+// Gbit/s of frames on the wire (with the FCS, without preamble and gap), by
+// the same clock as the Mpps figure.
+void report_bits(benchmark::State& state, uint64_t bytes) {
+    state.counters["gbit_per_s"] =
+        benchmark::Counter(static_cast<double>(bytes) * 8 / 1e9, benchmark::Counter::kIsRate);
+    state.counters["mean_frame"] = state.iterations() ? static_cast<double>(bytes) /
+                                                           static_cast<double>(state.iterations() * state.range(0))
+                                                     : 0;
 }
 
 // Puts each frame back as it was written (the timed loops move data_off).
@@ -263,6 +295,17 @@ void bm_pipeline_encap(benchmark::State& state) {
     run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) { write_pod_frame(m, flow++, src, dst); });
 }
 
+// bm_pipeline_encap with IMIX frames (k_imix).
+void bm_pipeline_encap_imix(benchmark::State& state) {
+    uint32_t flow = 0;
+    uint64_t bytes = 0;
+    run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) {
+        write_pod_frame(m, flow, src, dst, imix_len(flow, bytes));
+        ++flow;
+    });
+    report_bits(state, bytes);
+}
+
 // ---- Services ----------------------------------------------------------------------
 // 10,000 ClusterIP frontends (UDP 10.96.0.1.. port 53), 10 backends each,
 // 100,000 in all, every one behind the peer node (10.244.2.x, port
@@ -313,8 +356,9 @@ void install_services() {
 }
 
 // Flow f of the established set: Service f % 10,000, source port 1024 + f / 10,000.
-void write_service_frame(rte_mbuf* m, uint32_t f, rte_ether_addr src, rte_ether_addr dst) {
-    write_udp_frame(m, vip_of(f % k_services), static_cast<uint16_t>(1024 + f / k_services), 53, src, dst);
+void write_service_frame(rte_mbuf* m, uint32_t f, rte_ether_addr src, rte_ether_addr dst,
+                         uint16_t len = k_inner_len) {
+    write_udp_frame(m, vip_of(f % k_services), static_cast<uint16_t>(1024 + f / k_services), 53, src, dst, len);
 }
 
 // bm_pipeline_encap with the 10,000 Services installed: what the address
@@ -343,7 +387,8 @@ void bm_service_new_flows(benchmark::State& state) {
 // Established flows: 1,000,000 in conntrack (created once, untimed); each
 // packet is one of the first `active` of them, in a scattered order (stride
 // 7919): 10,000 stay in cache, 1,000,000 come from memory as under real load.
-void bm_service_established(benchmark::State& state) {
+// False when the mbuf pool ran dry.
+bool create_established() {
     install_services();
     static bool created = false;
     if (!created) {
@@ -351,21 +396,44 @@ void bm_service_established(benchmark::State& state) {
         const fastpath::snapshot& s = *g_env->dp.current();
         rte_mbuf* pkts[32];
         for (uint32_t f = 0; f < k_established; f += 32) {
-            if (rte_pktmbuf_alloc_bulk(g_env->pool, pkts, 32) != 0) return state.SkipWithError("mbuf pool empty");
+            if (rte_pktmbuf_alloc_bulk(g_env->pool, pkts, 32) != 0) return false;
             for (uint32_t i = 0; i < 32; ++i) write_service_frame(pkts[i], (f + i) % k_established, {}, s.gateway_mac);
             w.process(s, fastpath::port_role::pod, g_env->pod_port, pkts, 32);
             w.flush_all(s);
         }
         created = true;
     }
+    return true;
+}
+
+// `write(m, flow, packet number, src, dst)` writes each packet of a flow of the set.
+template <typename W>
+void run_established(benchmark::State& state, W write) {
+    if (!create_established()) return state.SkipWithError("mbuf pool empty");
     const uint64_t flows0 = g_env->dp.counters(0).svc_new_flows.get();
     const auto active = static_cast<uint64_t>(state.range(1));  // the flows this run cycles over
     uint64_t cursor = 0;
     run_pipeline(state, [&](rte_mbuf* m, rte_ether_addr src, rte_ether_addr dst) {
-        write_service_frame(m, static_cast<uint32_t>((cursor++ * 7919) % active), src, dst);
+        write(m, static_cast<uint32_t>((cursor * 7919) % active), cursor, src, dst);
+        ++cursor;
     });
     if (g_env->dp.counters(0).svc_new_flows.get() != flows0) state.SkipWithError("a packet made a new flow");
     state.counters["ct_entries"] = static_cast<double>(g_env->dp.ct()->counters().entries);
+}
+
+void bm_service_established(benchmark::State& state) {
+    run_established(state, [](rte_mbuf* m, uint32_t f, uint64_t, rte_ether_addr src, rte_ether_addr dst) {
+        write_service_frame(m, f, src, dst);
+    });
+}
+
+// bm_service_established with IMIX frames (k_imix, by packet number).
+void bm_service_established_imix(benchmark::State& state) {
+    uint64_t bytes = 0;
+    run_established(state, [&](rte_mbuf* m, uint32_t f, uint64_t i, rte_ether_addr src, rte_ether_addr dst) {
+        write_service_frame(m, f, src, dst, imix_len(i, bytes));
+    });
+    report_bits(state, bytes);
 }
 
 void bm_refill(benchmark::State& state) {
@@ -467,6 +535,7 @@ BENCHMARK(bm_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_encap_lookup)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_decap)->ArgNames({"burst", "offload"})->ArgsProduct({{1, 4, 32, 256}, {0, 1, 2}});
 BENCHMARK(bm_pipeline_encap)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
+BENCHMARK(bm_pipeline_encap_imix)->Arg(32);
 BENCHMARK(bm_refill)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_classify_pod)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_classify_uplink)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
@@ -474,6 +543,7 @@ BENCHMARK(bm_classify_uplink)->Arg(1)->Arg(4)->Arg(32)->Arg(256);
 BENCHMARK(bm_pipeline_encap_services_on)->Arg(32);
 BENCHMARK(bm_service_new_flows)->Arg(32)->Iterations(4096);  // x repetitions stays below the table size
 BENCHMARK(bm_service_established)->ArgNames({"burst", "active"})->Args({32, 10000})->Args({32, k_established});
+BENCHMARK(bm_service_established_imix)->ArgNames({"burst", "active"})->Args({32, 10000})->Args({32, k_established});
 
 int setup() {
     const std::string prefix = "--file-prefix=vxrbench" + std::to_string(getpid());

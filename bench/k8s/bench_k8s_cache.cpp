@@ -32,8 +32,6 @@
 
 #include <curl/curl.h>
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "common/log.hpp"
 #include "control/k8s/cluster_sync.hpp"
@@ -47,9 +45,10 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* k_seq_label = "vxroute.bench/seq";
-
+using vxr::bench::k_seq_label;
 using vxr::bench::now_ns;
+using vxr::bench::seq_of;
+using vxr::bench::to_json;
 using vxr::bench::vm_kb;
 
 double secs(clk::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -91,19 +90,6 @@ double children_cpu() {
     }
     closedir(d);
     return total;
-}
-
-std::string to_json(const rapidjson::Value& v) {
-    rapidjson::StringBuffer sb;
-    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-    v.Accept(w);
-    return sb.GetString();
-}
-
-template <typename T>
-uint32_t seq_of(const T& obj) {
-    auto it = obj.meta.labels.find(k_seq_label);
-    return it == obj.meta.labels.end() ? 0 : static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
 }
 
 size_t sink(char* p, size_t sz, size_t n, void* out) {

@@ -39,15 +39,23 @@ result<svc_source_range> make_svc_source_range(const uint8_t* addr, uint8_t fami
     return r;
 }
 
-result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_frontend_spec> specs, int socket) {
+result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_frontend_spec> specs, int socket,
+                                                           const service_table* prev) {
     std::unique_ptr<service_table> t(new service_table());
-    std::sort(specs.begin(), specs.end(),
-              [](const svc_frontend_spec& a, const svc_frontend_spec& b) { return a.name < b.name; });
+    const auto by_name = [](const svc_frontend_spec& a, const svc_frontend_spec& b) { return a.name < b.name; };
+    if (!std::is_sorted(specs.begin(), specs.end(), by_name)) std::sort(specs.begin(), specs.end(), by_name);
+    // prev's specs are sorted by name too: one walk along them finds the
+    // frontend of the same name and whether it had the same pools.
+    size_t at = 0;
+    const size_t n_prev = prev != nullptr ? prev->specs_.size() : 0;
     for (const auto& s : specs) {
         if (s.id >= k_max_frontends)
             return make_error("service table: frontend " + s.name + " has id " + std::to_string(s.id) + ", above the limit");
+        while (at < n_prev && prev->specs_[at].name < s.name) ++at;
+        const svc_frontend_spec* old = at < n_prev && prev->specs_[at].name == s.name ? &prev->specs_[at] : nullptr;
         for (const auto* p : {s.all.get(), s.local.get()}) {
             if (p == nullptr) return make_error("service table: frontend " + s.name + " has no backend pool");
+            if (old != nullptr && (p == old->all.get() || p == old->local.get())) continue;  // checked then
             if (p->backends.size() > 65535)
                 return make_error("service table: frontend " + s.name + " has more than 65535 backends");
             for (uint16_t slot : p->slots)

@@ -120,6 +120,70 @@ TEST_F(proxy, unchanged_services_keep_their_pools_and_ids) {
     EXPECT_EQ(publications, 2);
 }
 
+TEST_F(proxy, a_slice_change_remakes_only_its_services_entries) {
+    for (const char* n : {"a", "b", "c"}) {
+        const std::string svc_ip = std::string("10.96.0.") + (n[0] == 'a' ? "1" : n[0] == 'b' ? "2" : "3");
+        const std::string be_ip = std::string("10.244.2.") + (n[0] == 'a' ? "1" : n[0] == 'b' ? "2" : "3");
+        add(make_service(n, {svc_ip.c_str()}));
+        add(make_slice(std::string(n) + "-1", n, {ep(be_ip.c_str())}));
+    }
+    commit();
+    EXPECT_EQ(sp->stats().last_frontends_rebuilt, 3u);
+    const fastpath::svc_pool* a_pool = published->find(key("10.96.0.1", 80))->all;
+    const fastpath::svc_pool* c_pool = published->find(key("10.96.0.3", 80))->all;
+    const uint32_t c_backend = c_pool->backends[0].id;
+
+    add(make_slice("b-1", "b", {ep("10.244.2.2"), ep("10.244.2.4")}));
+    commit();
+    EXPECT_EQ(sp->stats().last_frontends_rebuilt, 1u) << "b's one frontend, not all three";
+    ASSERT_EQ(published->size(), 3u);
+    EXPECT_EQ(published->find(key("10.96.0.1", 80))->all, a_pool);
+    EXPECT_EQ(published->find(key("10.96.0.3", 80))->all, c_pool);
+    EXPECT_EQ(published->find(key("10.96.0.2", 80))->all->backends.size(), 2u);
+
+    // b's first backend leaves: only it is ended.
+    add(make_slice("b-1", "b", {ep("10.244.2.4")}));
+    commit();
+    EXPECT_EQ(sp->stats().last_frontends_rebuilt, 1u);
+    EXPECT_EQ(sp->stats().backends_ended, 1u);
+
+    // A Service goes: its frontend and backend with it, the others untouched.
+    sp->compiler().remove_service("default/a");
+    commit();
+    EXPECT_EQ(sp->stats().last_frontends_rebuilt, 0u);
+    EXPECT_EQ(published->find(key("10.96.0.1", 80)), nullptr);
+    EXPECT_EQ(sp->stats().backends_ended, 2u);
+    ASSERT_EQ(published->size(), 2u);
+    EXPECT_EQ(published->find(key("10.96.0.3", 80))->all, c_pool);
+    EXPECT_EQ(published->find(key("10.96.0.3", 80))->all->backends[0].id, c_backend);
+
+    // Nothing changed: the same entries again, no backend ended.
+    commit();
+    EXPECT_EQ(sp->stats().last_frontends_rebuilt, 0u);
+    EXPECT_EQ(sp->stats().backends_ended, 2u);
+    EXPECT_EQ(published->size(), 2u);
+}
+
+TEST_F(proxy, a_backend_two_frontends_hold_lives_while_one_does) {
+    service s = make_service("web", {"10.96.0.10"});
+    s.external_ips = {ip("192.0.2.7")};
+    add(s);
+    add(make_slice("web-1", "web", {ep("10.244.2.5")}));
+    commit();
+    const auto* cluster = published->find(key("10.96.0.10", 80));
+    const auto* external = published->find(key("192.0.2.7", 80));
+    ASSERT_TRUE(cluster && external);
+    EXPECT_EQ(cluster->all, external->all) << "one pool for the Service port";
+    const uint32_t backend = cluster->all->backends[0].id;
+    s.external_ips.clear();
+    add(s);
+    commit();
+    EXPECT_EQ(published->find(key("192.0.2.7", 80)), nullptr);
+    ASSERT_NE(published->find(key("10.96.0.10", 80)), nullptr);
+    EXPECT_EQ(published->find(key("10.96.0.10", 80))->all->backends[0].id, backend);
+    EXPECT_EQ(sp->stats().backends_ended, 0u) << "the cluster IP still holds it";
+}
+
 TEST_F(proxy, a_removed_backend_ends_its_flows) {
     add(make_service("web"));
     add(make_slice("web-1", "web", {ep("10.244.2.5"), ep("10.244.2.6")}));

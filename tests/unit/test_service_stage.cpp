@@ -587,6 +587,22 @@ TEST(service_table_ranges, masks_and_family) {
     EXPECT_NE(t.err().find("another family"), std::string::npos) << t.err();
 }
 
+// A table built after another reads the slots only of pools its
+// predecessor did not have for that frontend: a bad new pool is still refused.
+TEST(service_table_prev, shared_pools_are_trusted_new_ones_checked) {
+    auto good = pool({backend(k_remote, 5353, 21, false)});
+    auto first = service_table::build({frontend(k_vip, 53, 17, 1, good)}, SOCKET_ID_ANY);
+    ASSERT_TRUE(first) << first.err();
+    auto again = service_table::build({frontend(k_vip, 53, 17, 1, good)}, SOCKET_ID_ANY, first->get());
+    ASSERT_TRUE(again) << again.err();
+    EXPECT_EQ(again->get()->find((*first)->specs()[0].key)->all, good.get());
+    auto bad = std::make_shared<svc_pool>(*good);
+    bad->slots = {0, 7};  // past the one backend
+    auto refused = service_table::build({frontend(k_vip, 53, 17, 1, bad)}, SOCKET_ID_ANY, again->get());
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.err().find("missing backend"), std::string::npos) << refused.err();
+}
+
 // Both directions of a flow need not meet one worker: the reply of a flow
 // that worker 0 translated is decapsulated by worker 1 and still finds it.
 class services_two_workers : public services {

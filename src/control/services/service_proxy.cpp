@@ -159,37 +159,31 @@ void service_proxy::serve_health_checks(ipv4_addr bind) {
 }
 
 uint32_t service_proxy::backend_id(const frontend& f, const backend& b) {
-    auto [it, added] = backend_ids_.try_emplace(f.service + "|" + f.port_name + "|" + b.key(), next_backend_id_);
-    if (added) ++next_backend_id_;
+    std::string key = f.service + "|" + f.port_name + "|" + b.key();
+    auto [it, added] = backend_ids_.try_emplace(key, next_backend_id_);
+    if (added) backend_refs_[next_backend_id_++].key = std::move(key);
     return it->second;
 }
 
-std::shared_ptr<const fastpath::svc_pool> service_proxy::pool_for(const frontend& f, bool local,
-                                                                  std::set<uint32_t>& live) {
+std::shared_ptr<const fastpath::svc_pool> service_proxy::pool_for(const frontend& f, bool local) {
     const auto& mt = local ? f.local_maglev : f.maglev;
     const auto& list = local ? f.local_backends : f.backends;
     if (!mt || mt->empty() || list.empty()) return empty_pool_;
     if (auto it = pending_pools_.find(mt.get()); it != pending_pools_.end()) return it->second.pool;
-    std::shared_ptr<const fastpath::svc_pool> pool;
-    if (auto it = pools_.find(mt.get()); it != pools_.end() && it->second.maglev == mt) {
-        pool = it->second.pool;
-    } else {
-        auto p = std::make_shared<fastpath::svc_pool>();
-        p->backends.reserve(list.size());
-        for (const backend& b : list) {
-            fastpath::svc_backend sb{};
-            std::memcpy(sb.addr, b.addr.bytes.data(), b.addr.is_v4() ? 4 : 16);
-            sb.port = htons(b.port);
-            sb.family = b.addr.is_v4() ? 2 : 10;
-            sb.local = b.local;
-            sb.id = backend_id(f, b);
-            p->backends.push_back(sb);
-        }
-        p->slots.assign(mt->slots().begin(), mt->slots().end());
-        pool = std::move(p);
+    auto p = std::make_shared<fastpath::svc_pool>();
+    p->backends.reserve(list.size());
+    for (const backend& b : list) {
+        fastpath::svc_backend sb{};
+        std::memcpy(sb.addr, b.addr.bytes.data(), b.addr.is_v4() ? 4 : 16);
+        sb.port = htons(b.port);
+        sb.family = b.addr.is_v4() ? 2 : 10;
+        sb.local = b.local;
+        sb.id = backend_id(f, b);
+        p->backends.push_back(sb);
     }
+    p->slots.assign(mt->slots().begin(), mt->slots().end());
+    std::shared_ptr<const fastpath::svc_pool> pool = std::move(p);
     pending_pools_.emplace(mt.get(), pool_entry{mt, pool});
-    for (const auto& b : pool->backends) live.insert(b.id);
     return pool;
 }
 
@@ -215,54 +209,106 @@ std::vector<fastpath::svc_source_range> service_proxy::source_ranges_of(const fr
     return out;
 }
 
+fastpath::svc_frontend_spec service_proxy::spec_of(const frontend& f, uint32_t id) {
+    const frontend_key& key = f.key;
+    fastpath::svc_frontend_spec s;
+    s.key = fastpath::svc_key_v4(be32_of(key.addr), htons(key.port), ip_proto(key.protocol));
+    s.id = id;
+    s.kind = static_cast<uint8_t>(f.kind);
+    if (f.reject) s.flags |= fastpath::k_svc_reject;
+    if (f.internal_local) s.flags |= fastpath::k_svc_local_only;
+    if (f.external_local) s.flags |= fastpath::k_svc_external_local;
+    if (f.session_affinity == k8s::affinity::client_ip) {
+        s.flags |= fastpath::k_svc_affinity;
+        s.affinity_timeout_s = f.affinity_timeout_s;
+    }
+    s.source_ranges = source_ranges_of(f);
+    s.all = pool_for(f, false);
+    s.local = pool_for(f, true);
+    s.name = f.service + ":" + (f.port_name.empty() ? std::to_string(key.port) : f.port_name) + " " + key.str();
+    return s;
+}
+
+void service_proxy::hold(const fastpath::svc_frontend_spec& s, int delta) {
+    for (const auto* p : {s.all.get(), s.local.get()}) {
+        if (p == nullptr) continue;
+        for (const auto& b : p->backends) {
+            auto& r = backend_refs_[b.id];
+            r.refs += static_cast<uint32_t>(delta);
+            if (r.refs == 0) unreferenced_.insert(b.id);
+        }
+    }
+}
+
+void service_proxy::drop_spec(const frontend_key& key) {
+    auto n = spec_names_.find(key);
+    if (n == spec_names_.end()) return;
+    auto it = specs_.find(n->second);
+    hold(it->second, -1);
+    specs_.erase(it);
+    spec_names_.erase(n);
+}
+
+void service_proxy::respec(const frontend_key& key) {
+    auto it = compiler_.frontends().find(key);
+    if (it == compiler_.frontends().end() || !key.addr.is_v4()) return drop_spec(key);
+    const frontend& f = *it->second;
+    const uint32_t id = assign_id(key);
+    if (id >= fastpath::k_max_frontends) {
+        ++stats_.frontend_ids_exhausted;
+        VXR_LOG_ERROR("services: %s of %s skipped: more than %u frontends", key.str().c_str(), f.service.c_str(),
+                      fastpath::k_max_frontends);
+        unplaced_.insert(key);
+        return drop_spec(key);
+    }
+    unplaced_.erase(key);
+    fastpath::svc_frontend_spec s = spec_of(f, id);
+    hold(s, +1);  // before the old entry lets go: a backend in both is not ended
+    drop_spec(key);
+    spec_names_[key] = s.name;
+    std::string name = s.name;
+    specs_.insert_or_assign(std::move(name), std::move(s));
+    ++stats_.last_frontends_rebuilt;
+}
+
 void service_proxy::rebuild() {
     const auto t0 = std::chrono::steady_clock::now();
-    compiler_.commit();
-    std::set<uint32_t> live_ids;
+    const frontend_delta d = compiler_.commit();
     pending_pools_.clear();
+    stats_.last_frontends_rebuilt = 0;
+    // Node addresses decide source ranges (allowFromNode): new ones remake
+    // every entry; otherwise only what the delta names, and frontends still
+    // waiting for an id.
+    std::vector<frontend_key> todo(unplaced_.begin(), unplaced_.end());
+    if (specced_node_ips_ != compiler_.config().node_ips) {
+        specced_node_ips_ = compiler_.config().node_ips;
+        for (const auto& [key, f] : compiler_.frontends()) todo.push_back(key);
+    }
+    for (const auto* list : {&d.added, &d.changed})
+        for (const auto& f : *list) todo.push_back(f->key);
+    std::sort(todo.begin(), todo.end());
+    todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+    for (const auto& f : d.added) v6_frontends_ += f->key.addr.is_v4() ? 0 : 1;
+    for (const auto& k : d.removed) v6_frontends_ -= k.addr.is_v4() ? 0 : 1;
+    for (const auto& key : todo) respec(key);
+    // After the assignments: an id freed now is reused from the next commit.
+    for (const auto& key : d.removed) {
+        drop_spec(key);
+        unplaced_.erase(key);
+        if (auto it = frontend_ids_.find(key); it != frontend_ids_.end()) {
+            free_frontend_ids_.push_back(it->second);
+            frontend_ids_.erase(it);
+        }
+    }
+    stats_.frontends_skipped += v6_frontends_;
     std::vector<fastpath::svc_frontend_spec> specs;
-    std::set<frontend_key> present;
+    specs.reserve(specs_.size());
     max_affinity_timeout_s_ = 0;
-    for (const auto& [key, f] : compiler_.frontends()) {
-        if (!key.addr.is_v4()) {
-            ++stats_.frontends_skipped;
-            continue;
-        }
-        const uint32_t id = assign_id(key);
-        if (id >= fastpath::k_max_frontends) {
-            ++stats_.frontend_ids_exhausted;
-            VXR_LOG_ERROR("services: %s of %s skipped: more than %u frontends", key.str().c_str(), f->service.c_str(),
-                          fastpath::k_max_frontends);
-            continue;
-        }
-        present.insert(key);
-        fastpath::svc_frontend_spec s;
-        s.key = fastpath::svc_key_v4(be32_of(key.addr), htons(key.port), ip_proto(key.protocol));
-        s.id = id;
-        s.kind = static_cast<uint8_t>(f->kind);
-        if (f->reject) s.flags |= fastpath::k_svc_reject;
-        if (f->internal_local) s.flags |= fastpath::k_svc_local_only;
-        if (f->external_local) s.flags |= fastpath::k_svc_external_local;
-        if (f->session_affinity == k8s::affinity::client_ip) {
-            s.flags |= fastpath::k_svc_affinity;
-            s.affinity_timeout_s = f->affinity_timeout_s;
-            max_affinity_timeout_s_ = std::max(max_affinity_timeout_s_, f->affinity_timeout_s);
-        }
-        s.source_ranges = source_ranges_of(*f);
-        s.all = pool_for(*f, false, live_ids);
-        s.local = pool_for(*f, true, live_ids);
-        s.name = f->service + ":" + (f->port_name.empty() ? std::to_string(key.port) : f->port_name) + " " + key.str();
-        specs.push_back(std::move(s));
+    for (const auto& [name, s] : specs_) {
+        if (s.flags & fastpath::k_svc_affinity) max_affinity_timeout_s_ = std::max(max_affinity_timeout_s_, s.affinity_timeout_s);
+        specs.push_back(s);
     }
-    for (auto it = frontend_ids_.begin(); it != frontend_ids_.end();) {
-        if (present.count(it->first)) {
-            ++it;
-            continue;
-        }
-        free_frontend_ids_.push_back(it->second);
-        it = frontend_ids_.erase(it);
-    }
-    auto t = fastpath::service_table::build(std::move(specs), SOCKET_ID_ANY);
+    auto t = fastpath::service_table::build(std::move(specs), SOCKET_ID_ANY, table_.get());
     if (!t) {
         ++stats_.build_errors;
         VXR_LOG_ERROR("services: the workers keep the previous table: %s", t.err().c_str());
@@ -270,7 +316,6 @@ void service_proxy::rebuild() {
         return;
     }
     table_ = std::shared_ptr<const fastpath::service_table>(std::move(*t));
-    pools_ = std::move(pending_pools_);
     pending_pools_.clear();
     publish_(table_);
     ++stats_.tables_published;
@@ -281,17 +326,17 @@ void service_proxy::rebuild() {
     // After the workers have the frontends the kernel will send there. A
     // failure is logged and counted inside; the table is published anyway.
     if (host_nat_) host_nat_->update(compiler_.frontends(), compiler_.config().node_ips);
-    // Backends no Service port has any more: their flows end, now that the
-    // workers no longer pick them.
-    for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
-        if (live_ids.count(it->second)) {
-            ++it;
-            continue;
-        }
-        if (ct_ != nullptr) stats_.flows_ended += ct_->end_backend(it->second);
+    // Backends no table entry holds any more: their flows end, now that
+    // the workers no longer pick them.
+    for (uint32_t id : unreferenced_) {
+        auto it = backend_refs_.find(id);
+        if (it == backend_refs_.end() || it->second.refs != 0) continue;
+        if (ct_ != nullptr) stats_.flows_ended += ct_->end_backend(id);
         ++stats_.backends_ended;
-        it = backend_ids_.erase(it);
+        backend_ids_.erase(it->second.key);
+        backend_refs_.erase(it);
     }
+    unreferenced_.clear();
     stats_.last_build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.hpp"
@@ -44,6 +45,9 @@ struct proxy_stats {
     uint64_t ct_expired = 0;
     uint64_t affinity_expired = 0;
     double last_build_ms = 0;        // compile + table build of the last commit
+    // Frontends the last commit made table entries for (what its delta
+    // named); every other one kept its entry, pools and id.
+    uint64_t last_frontends_rebuilt = 0;
 };
 
 class service_proxy {
@@ -104,10 +108,17 @@ private:
     uint32_t assign_id(const frontend_key& key);
     void rebuild();
     void housekeeping();
-    // The pool of f's cluster-wide or local backends: the published one if
-    // its Maglev table is the same, else a new one; its ids go to `live`.
-    std::shared_ptr<const fastpath::svc_pool> pool_for(const frontend& f, bool local, std::set<uint32_t>& live);
+    // The pool of f's cluster-wide or local backends: one made earlier in
+    // this commit from the same Maglev table, else a new one.
+    std::shared_ptr<const fastpath::svc_pool> pool_for(const frontend& f, bool local);
     uint32_t backend_id(const frontend& f, const backend& b);
+    // The table entry of f (an IPv4 frontend with its id).
+    fastpath::svc_frontend_spec spec_of(const frontend& f, uint32_t id);
+    // (Re)makes key's table entry from the compiled frontend (none: drops it).
+    void respec(const frontend_key& key);
+    void drop_spec(const frontend_key& key);
+    // Counts the backend ids of s's pools in (+1) or out (-1).
+    void hold(const fastpath::svc_frontend_spec& s, int delta);
     // f's loadBalancerSourceRanges as the workers test them.
     std::vector<fastpath::svc_source_range> source_ranges_of(const frontend& f) const;
 
@@ -118,21 +129,38 @@ private:
     publish_fn publish_;
     bool dirty_ = true;  // publish once at start, even with no Services
     std::shared_ptr<const fastpath::service_table> table_;
-    // Pools of the published table by the Maglev table they were made from
-    // (the compiler shares one per Service port and backend set); the
-    // shared_ptr keeps the address from being reused by another table.
+    // A commit touches only the frontends its delta names: the table entry
+    // of every published IPv4 frontend is kept here, by its name (the
+    // order service_table keeps them in), and rebuilt only when the
+    // frontend changed. With 10,000 Services an EndpointSlice change so
+    // costs one Service's compile and Maglev tables, not 10,000.
+    std::map<std::string, fastpath::svc_frontend_spec> specs_;
+    std::map<frontend_key, std::string> spec_names_;
+    std::set<frontend_key> unplaced_;  // left out for want of an id: retried every commit
+    size_t v6_frontends_ = 0;          // published, not in the IPv4 fast path
+    std::vector<ip_addr> specced_node_ips_;  // what specs_' source ranges were made with
+    // Pools made in this commit by the Maglev table they were made from (the
+    // compiler shares one per Service port and backend set); the shared_ptr
+    // keeps the address from being reused meanwhile.
     struct pool_entry {
         std::shared_ptr<const maglev_table> maglev;
         std::shared_ptr<const fastpath::svc_pool> pool;
     };
-    std::map<const maglev_table*, pool_entry> pools_;
-    std::map<const maglev_table*, pool_entry> pending_pools_;  // the table being built
+    std::map<const maglev_table*, pool_entry> pending_pools_;
     std::shared_ptr<const fastpath::svc_pool> empty_pool_ = std::make_shared<fastpath::svc_pool>();
     std::map<frontend_key, uint32_t> frontend_ids_;
     std::map<uint32_t, std::array<uint64_t, 5>> baselines_;  // counts an id had when it was (re)assigned
     std::vector<uint32_t> free_frontend_ids_;
     uint32_t next_frontend_id_ = 0;
     std::map<std::string, uint32_t> backend_ids_;  // "ns/name|port|addr:port"
+    // Per backend id: its key above and how many table entries' pools hold
+    // it; one no entry holds has its flows ended after the next publication.
+    struct backend_ref {
+        std::string key;
+        uint32_t refs = 0;
+    };
+    std::unordered_map<uint32_t, backend_ref> backend_refs_;
+    std::set<uint32_t> unreferenced_;
     uint32_t next_backend_id_ = 1;
     uint64_t last_sweep_tsc_ = 0;
     uint64_t last_affinity_tsc_ = 0;
