@@ -41,18 +41,30 @@ result<svc_source_range> make_svc_source_range(const uint8_t* addr, uint8_t fami
 
 result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_frontend_spec> specs, int socket,
                                                            const service_table* prev) {
+    std::vector<svc_spec_ref> refs;
+    refs.reserve(specs.size());
+    for (auto& s : specs) refs.push_back(std::make_shared<const svc_frontend_spec>(std::move(s)));
+    return build(std::move(refs), socket, prev);
+}
+
+result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_spec_ref> specs, int socket,
+                                                           const service_table* prev) {
     std::unique_ptr<service_table> t(new service_table());
-    const auto by_name = [](const svc_frontend_spec& a, const svc_frontend_spec& b) { return a.name < b.name; };
+    for (const auto& ref : specs)
+        if (ref == nullptr) return make_error("service table: a null frontend spec");
+    const auto by_name = [](const svc_spec_ref& a, const svc_spec_ref& b) { return a->name < b->name; };
     if (!std::is_sorted(specs.begin(), specs.end(), by_name)) std::sort(specs.begin(), specs.end(), by_name);
     // prev's specs are sorted by name too: one walk along them finds the
     // frontend of the same name and whether it had the same pools.
     size_t at = 0;
     const size_t n_prev = prev != nullptr ? prev->specs_.size() : 0;
-    for (const auto& s : specs) {
+    for (const auto& ref : specs) {
+        const svc_frontend_spec& s = *ref;
+        while (at < n_prev && prev->specs_[at]->name < s.name) ++at;
+        const svc_frontend_spec* old = at < n_prev && prev->specs_[at]->name == s.name ? prev->specs_[at].get() : nullptr;
+        if (old == &s) continue;  // the very spec prev was built from (immutable): checked then
         if (s.id >= k_max_frontends)
             return make_error("service table: frontend " + s.name + " has id " + std::to_string(s.id) + ", above the limit");
-        while (at < n_prev && prev->specs_[at].name < s.name) ++at;
-        const svc_frontend_spec* old = at < n_prev && prev->specs_[at].name == s.name ? &prev->specs_[at] : nullptr;
         for (const auto* p : {s.all.get(), s.local.get()}) {
             if (p == nullptr) return make_error("service table: frontend " + s.name + " has no backend pool");
             if (old != nullptr && (p == old->all.get() || p == old->local.get())) continue;  // checked then
@@ -82,7 +94,7 @@ result<std::unique_ptr<service_table>> service_table::build(std::vector<svc_fron
                           " frontends: " + rte_strerror(rte_errno));
     t->frontends_.reserve(built.size());
     for (size_t i = 0; i < built.size(); ++i) {
-        const auto& s = built[i];
+        const svc_frontend_spec& s = *built[i];
         svc_frontend f;
         f.id = s.id;
         f.flags = s.flags;

@@ -125,6 +125,10 @@ struct svc_frontend_spec {
     std::string name;  // "ns/name:port", for views
 };
 
+// A table holds its specs shared and immutable: the next table keeps those
+// of unchanged frontends by reference instead of copying 10,000 of them.
+using svc_spec_ref = std::shared_ptr<const svc_frontend_spec>;
+
 // Per-frontend counters are indexed by id; ids above are refused by build().
 inline constexpr uint32_t k_max_frontends = 1u << 16;
 
@@ -138,6 +142,9 @@ public:
     // shared), so that a table sharing 10,000 frontends' pools with its
     // predecessor does not walk their 16381 slots each.
     // Specs sorted by name already are not sorted again.
+    static result<std::unique_ptr<service_table>> build(std::vector<svc_spec_ref> specs, int socket,
+                                                        const service_table* prev = nullptr);
+    // The same from specs by value (each is moved into a shared one).
     static result<std::unique_ptr<service_table>> build(std::vector<svc_frontend_spec> specs, int socket,
                                                         const service_table* prev = nullptr);
     ~service_table();
@@ -174,7 +181,7 @@ public:
     }
 
     // Control thread: the frontends as built, in key order of the specs.
-    const std::vector<svc_frontend_spec>& specs() const { return specs_; }
+    const std::vector<svc_spec_ref>& specs() const { return specs_; }
     size_t size() const { return specs_.size(); }
 
 private:
@@ -200,7 +207,7 @@ private:
 
     rte_hash* hash_ = nullptr;
     std::vector<svc_frontend> frontends_;  // hash data: index into this
-    std::vector<svc_frontend_spec> specs_;  // owns the pools
+    std::vector<svc_spec_ref> specs_;  // own the pools
     std::vector<uint64_t> frontend_bits_ = std::vector<uint64_t>(k_filter_bits / 64);
     std::vector<uint64_t> backend_bits_ = std::vector<uint64_t>(k_filter_bits / 64);
 };

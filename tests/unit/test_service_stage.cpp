@@ -595,7 +595,7 @@ TEST(service_table_prev, shared_pools_are_trusted_new_ones_checked) {
     ASSERT_TRUE(first) << first.err();
     auto again = service_table::build({frontend(k_vip, 53, 17, 1, good)}, SOCKET_ID_ANY, first->get());
     ASSERT_TRUE(again) << again.err();
-    EXPECT_EQ(again->get()->find((*first)->specs()[0].key)->all, good.get());
+    EXPECT_EQ(again->get()->find((*first)->specs()[0]->key)->all, good.get());
     auto bad = std::make_shared<svc_pool>(*good);
     bad->slots = {0, 7};  // past the one backend
     auto refused = service_table::build({frontend(k_vip, 53, 17, 1, bad)}, SOCKET_ID_ANY, again->get());

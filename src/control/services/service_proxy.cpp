@@ -244,7 +244,7 @@ void service_proxy::drop_spec(const frontend_key& key) {
     auto n = spec_names_.find(key);
     if (n == spec_names_.end()) return;
     auto it = specs_.find(n->second);
-    hold(it->second, -1);
+    hold(*it->second, -1);
     specs_.erase(it);
     spec_names_.erase(n);
 }
@@ -262,12 +262,11 @@ void service_proxy::respec(const frontend_key& key) {
         return drop_spec(key);
     }
     unplaced_.erase(key);
-    fastpath::svc_frontend_spec s = spec_of(f, id);
-    hold(s, +1);  // before the old entry lets go: a backend in both is not ended
+    auto s = std::make_shared<const fastpath::svc_frontend_spec>(spec_of(f, id));
+    hold(*s, +1);  // before the old entry lets go: a backend in both is not ended
     drop_spec(key);
-    spec_names_[key] = s.name;
-    std::string name = s.name;
-    specs_.insert_or_assign(std::move(name), std::move(s));
+    spec_names_[key] = s->name;
+    specs_.insert_or_assign(s->name, std::move(s));
     ++stats_.last_frontends_rebuilt;
 }
 
@@ -301,11 +300,12 @@ void service_proxy::rebuild() {
         }
     }
     stats_.frontends_skipped += v6_frontends_;
-    std::vector<fastpath::svc_frontend_spec> specs;
+    std::vector<fastpath::svc_spec_ref> specs;
     specs.reserve(specs_.size());
     max_affinity_timeout_s_ = 0;
     for (const auto& [name, s] : specs_) {
-        if (s.flags & fastpath::k_svc_affinity) max_affinity_timeout_s_ = std::max(max_affinity_timeout_s_, s.affinity_timeout_s);
+        if (s->flags & fastpath::k_svc_affinity)
+            max_affinity_timeout_s_ = std::max(max_affinity_timeout_s_, s->affinity_timeout_s);
         specs.push_back(s);
     }
     auto t = fastpath::service_table::build(std::move(specs), SOCKET_ID_ANY, table_.get());
@@ -478,7 +478,7 @@ result<std::string> service_proxy::lookup(const std::string& proto, const std::s
         return std::string(sb.GetString());
     }
     for (const auto& s : table_->specs())
-        if (s.id == f->id) kv(w, "frontend", s.name);
+        if (s->id == f->id) kv(w, "frontend", s->name);
     kv(w, "frontend_id", f->id);
     const fastpath::ct_key k = fastpath::ct_key_v4(src.s_addr, dst.s_addr, htons(src_port), htons(dst_port), p);
     if (ct_ != nullptr) {

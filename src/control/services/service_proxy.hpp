@@ -134,7 +134,7 @@ private:
     // order service_table keeps them in), and rebuilt only when the
     // frontend changed. With 10,000 Services an EndpointSlice change so
     // costs one Service's compile and Maglev tables, not 10,000.
-    std::map<std::string, fastpath::svc_frontend_spec> specs_;
+    std::map<std::string, fastpath::svc_spec_ref> specs_;
     std::map<frontend_key, std::string> spec_names_;
     std::set<frontend_key> unplaced_;  // left out for want of an id: retried every commit
     size_t v6_frontends_ = 0;          // published, not in the IPv4 fast path
