@@ -47,6 +47,13 @@ bool frontend::same_as(const frontend& o) const {
            reject == o.reject;
 }
 
+bool frontend::ranges_hold_node(const std::vector<ip_addr>& node_ips) const {
+    for (const auto& r : source_ranges)
+        for (const auto& n : node_ips)
+            if (r.contains(n)) return true;
+    return false;
+}
+
 bool node_port_in_range(const node_port_range& r, uint16_t port) { return port >= r.first && port <= r.last; }
 
 result<node_port_range> make_node_port_range(int64_t first, int64_t last) {

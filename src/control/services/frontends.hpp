@@ -96,6 +96,11 @@ struct frontend {
         return !reject && (external_local || internal_local) && local_backends.empty();
     }
 
+    // kube-proxy's allowFromNode: one of source_ranges holds a node
+    // address, so the node may reach the frontend (from that address, or
+    // from the frontend's own, which the host has as a local address).
+    bool ranges_hold_node(const std::vector<ip_addr>& node_ips) const;
+
     // Everything but the Maglev pointers, whose tables are a function of
     // the backend keys and the (compiler-wide) Maglev parameters.
     bool same_as(const frontend& o) const;

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "common/log.hpp"
+#include "control/node/json_out.hpp"
 #include "control/node/netns.hpp"
 
 namespace vxr::control::services {
@@ -27,12 +28,9 @@ const char* nft_proto(k8s::l4_protocol p) {
 // from: the address itself) may reach a fenced load-balancer IP when a range
 // holds it or a node address, as kube-proxy's firewall chain lets it.
 bool node_may_reach(const frontend& f, const std::vector<ip_addr>& node_ips) {
-    if (f.source_ranges.empty()) return true;
-    for (const auto& r : f.source_ranges) {
+    if (f.source_ranges.empty() || f.ranges_hold_node(node_ips)) return true;
+    for (const auto& r : f.source_ranges)
         if (r.contains(f.key.addr)) return true;
-        for (const auto& n : node_ips)
-            if (r.contains(n)) return true;
-    }
     return false;
 }
 
@@ -199,24 +197,15 @@ void host_nat::stop() {
 void write_json(k8s::json_writer& w, const host_nat& h) {
     const auto& s = h.stats();
     w.StartObject();
-    w.Key("table");
-    w.String(("ip " + h.params().table).c_str());
+    kv(w, "table", "ip " + h.params().table);
     w.Key("installed");
     w.Bool(s.installed);
-    w.Key("rules");
-    w.Uint64(s.rules);
-    w.Key("without_cluster_ip");
-    w.Uint64(s.without_cluster_ip);
-    w.Key("fenced");
-    w.Uint64(s.fenced);
-    w.Key("applies");
-    w.Uint64(s.applies);
-    w.Key("failures");
-    w.Uint64(s.failures);
-    if (!s.last_error.empty()) {
-        w.Key("last_error");
-        w.String(s.last_error.c_str());
-    }
+    kv(w, "rules", uint64_t{s.rules});
+    kv(w, "without_cluster_ip", uint64_t{s.without_cluster_ip});
+    kv(w, "fenced", uint64_t{s.fenced});
+    kv(w, "applies", uint64_t{s.applies});
+    kv(w, "failures", uint64_t{s.failures});
+    if (!s.last_error.empty()) kv(w, "last_error", s.last_error);
     w.EndObject();
 }
 

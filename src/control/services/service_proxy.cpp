@@ -189,7 +189,6 @@ std::shared_ptr<const fastpath::svc_pool> service_proxy::pool_for(const frontend
 
 std::vector<fastpath::svc_source_range> service_proxy::source_ranges_of(const frontend& f) const {
     std::vector<fastpath::svc_source_range> out;
-    bool holds_node = false;
     auto add = [&](const ip_prefix& p) {
         const uint8_t fam = p.addr.is_v4() ? 2 : 10;
         auto r = fastpath::make_svc_source_range(p.addr.bytes.data(), fam, p.len);
@@ -198,14 +197,11 @@ std::vector<fastpath::svc_source_range> service_proxy::source_ranges_of(const fr
         else  // the decoder checked the prefix already
             VXR_LOG_WARN("services: %s: source range %s: %s", f.key.str().c_str(), p.str().c_str(), r.err().c_str());
     };
-    for (const auto& p : f.source_ranges) {
-        add(p);
-        for (const auto& n : compiler_.config().node_ips) holds_node = holds_node || p.contains(n);
-    }
+    for (const auto& p : f.source_ranges) add(p);
     // kube-proxy's allowFromNode: when a range holds the node, the node may
     // also reach the address with the address itself as source (a VIP the
     // host has as a local address answers the host from it).
-    if (holds_node) add(ip_prefix{f.key.addr, static_cast<uint8_t>(f.key.addr.is_v4() ? 32 : 128)});
+    if (f.ranges_hold_node(compiler_.config().node_ips)) add(ip_prefix{f.key.addr, static_cast<uint8_t>(f.key.addr.is_v4() ? 32 : 128)});
     return out;
 }
 
