@@ -12,10 +12,8 @@
 
 #include <fcntl.h>
 #include <net/if.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <rte_ethdev.h>
@@ -28,8 +26,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-
-extern char** environ;
 
 namespace vxr::control::cni {
 
@@ -142,38 +138,6 @@ void remove_vhost_files(const std::string& sock) {
     ::unlink(sock.c_str());
     ::unlink(config_path_for(sock).c_str());
     ::rmdir(dir_of(sock).c_str());  // only if empty: other interfaces of the pod may live there
-}
-
-// Runs argv, returns its stdout (stderr dropped).
-result<std::string> capture(const std::vector<std::string>& argv) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return make_error(std::string("pipe: ") + std::strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    if (rc != 0) {
-        close(out[0]);
-        return make_error("cannot run " + argv[0] + ": " + std::strerror(rc));
-    }
-    std::string text;
-    char buf[1024];
-    ssize_t n;
-    while ((n = read(out[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0) text.append(buf, static_cast<size_t>(n));
-    close(out[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return make_error(argv[0] + " failed");
-    return text;
 }
 
 // The request's port mappings (none when absent).
@@ -299,7 +263,7 @@ std::string cni_check(router& r, const port_mapping_table* maps, const rapidjson
         if (!(*flags & IFF_UP)) return reply_fail(k_err_check_failed, "pod " + name + ": interface " + ifname + " is down");
         if (!(*flags & IFF_RUNNING))
             return reply_fail(k_err_check_failed, "pod " + name + ": interface " + ifname + " has no carrier");
-        auto addr = capture({"nsenter", ns, "--", "ip", "-o", "-4", "addr", "show", "dev", ifname});
+        auto addr = command_output({"nsenter", ns, "--", "ip", "-o", "-4", "addr", "show", "dev", ifname});
         const std::string want = "inet " + res.ip.str() + "/" + std::to_string(res.prefix_len) + " ";
         if (!addr || addr->find(want) == std::string::npos)
             return reply_fail(k_err_check_failed, "pod " + name + ": interface " + ifname + " lacks " + want);

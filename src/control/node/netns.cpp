@@ -23,7 +23,10 @@ extern char** environ;
 namespace vxr::control {
 
 namespace {
-result<void> spawn_and_wait(const std::vector<std::string>& argv, const std::string* input) {
+// The child's stdout goes to `output` (through a memory file, read after it
+// exits, so that its stderr pipe and stdout never wait on each other), or to
+// /dev/null.
+result<void> spawn_and_wait(const std::vector<std::string>& argv, const std::string* input, std::string* output) {
     // The input goes through a memory file, not a pipe: the child may write
     // its errors before it has read all of it, and nobody blocks on anybody.
     int in_fd = -1;
@@ -42,29 +45,49 @@ result<void> spawn_and_wait(const std::vector<std::string>& argv, const std::str
         }
         lseek(in_fd, 0, SEEK_SET);
     }
+    int out_fd = -1;
+    if (output != nullptr) {
+        out_fd = memfd_create("vxr-stdout", MFD_CLOEXEC);
+        if (out_fd < 0) {
+            const int e = errno;
+            if (in_fd >= 0) close(in_fd);
+            return make_error(std::string("memfd_create: ") + std::strerror(e));
+        }
+    }
+    const auto close_io = [&] {
+        if (in_fd >= 0) close(in_fd);
+        if (out_fd >= 0) close(out_fd);
+    };
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) {
         const int e = errno;
-        if (in_fd >= 0) close(in_fd);
+        close_io();
         return make_error(std::string("pipe: ") + std::strerror(e));
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&fa, errpipe[1], STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    if (out_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+    else
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid;
     const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     close(errpipe[1]);
-    if (in_fd >= 0) close(in_fd);
+    if (in_fd >= 0) {
+        close(in_fd);
+        in_fd = -1;
+    }
     std::string cmd;
     for (auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
     if (rc != 0) {
         close(errpipe[0]);
+        close_io();
         return make_error("cannot run '" + cmd + "': " + std::strerror(rc));
     }
     std::string err;
@@ -75,6 +98,12 @@ result<void> spawn_and_wait(const std::vector<std::string>& argv, const std::str
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    if (out_fd >= 0) {
+        lseek(out_fd, 0, SEEK_SET);
+        while ((n = read(out_fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+            if (n > 0) output->append(buf, static_cast<size_t>(n));
+    }
+    close_io();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
         return make_error("'" + cmd + "' failed: " + (err.empty() ? "exit status " + std::to_string(status) : err));
@@ -84,10 +113,16 @@ result<void> spawn_and_wait(const std::vector<std::string>& argv, const std::str
 
 }  // namespace
 
-result<void> run_command(const std::vector<std::string>& argv) { return spawn_and_wait(argv, nullptr); }
+result<void> run_command(const std::vector<std::string>& argv) { return spawn_and_wait(argv, nullptr, nullptr); }
 
 result<void> run_command(const std::vector<std::string>& argv, const std::string& input) {
-    return spawn_and_wait(argv, &input);
+    return spawn_and_wait(argv, &input, nullptr);
+}
+
+result<std::string> command_output(const std::vector<std::string>& argv) {
+    std::string out;
+    if (auto r = spawn_and_wait(argv, nullptr, &out); !r) return make_error(r.err());
+    return out;
 }
 
 std::string netns_path(const std::string& netns) {

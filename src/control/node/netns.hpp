@@ -16,6 +16,8 @@ namespace vxr::control {
 result<void> run_command(const std::vector<std::string>& argv);
 // The same with `input` as the command's standard input (nft -f -).
 result<void> run_command(const std::vector<std::string>& argv, const std::string& input);
+// The same, returning what the command wrote to its standard output.
+result<std::string> command_output(const std::vector<std::string>& argv);
 
 // The path of a network namespace given by name (/var/run/netns/NAME) or path.
 std::string netns_path(const std::string& netns);
